@@ -1,0 +1,28 @@
+"""URLs: the admin, /healthz, and everything of the API under /api/.
+
+Each app contributes its routes through its own `api/urls.py`; paths work with
+and without a trailing slash.
+"""
+
+from django.contrib import admin
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from core.health import healthz
+from core.views import api_not_found
+
+api_patterns = [
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("", include("contacts.api.urls")),
+]
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("healthz", healthz, name="healthz"),
+    path("api/", include(api_patterns)),
+    re_path(r"^api/", api_not_found),
+]
+
+admin.site.site_header = "Outreach admin"
+admin.site.site_title = "Outreach"

@@ -1,0 +1,69 @@
+from rest_framework import serializers
+
+from contacts.models import Contact, ContactImport
+from core.serializers import StrictInputSerializer
+
+
+class ContactSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Contact
+        fields = [
+            "id",
+            "email",
+            "first_name",
+            "last_name",
+            "company",
+            "custom_fields",
+            "subscribed",
+            "unsubscribed_at",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class ContactCreateInputSerializer(StrictInputSerializer):
+    email = serializers.CharField(max_length=320, help_text="Trimmed and lowercased; unique per account.")
+    first_name = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=255)
+    last_name = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=255)
+    company = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=255)
+    custom_fields = serializers.DictField(required=False, help_text="Free-form values for {{custom.<key>}} tags.")
+    subscribed = serializers.BooleanField(required=False, default=True)
+
+
+class ContactUpdateInputSerializer(StrictInputSerializer):
+    email = serializers.CharField(required=False, max_length=320)
+    first_name = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=255)
+    last_name = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=255)
+    company = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=255)
+    custom_fields = serializers.DictField(required=False, help_text="Replaces the stored object as a whole.")
+    subscribed = serializers.BooleanField(
+        required=False, help_text="false unsubscribes (sets unsubscribed_at); true resubscribes."
+    )
+
+
+class ContactImportSerializer(serializers.ModelSerializer):
+    invalid_rows = serializers.ListField(
+        child=serializers.DictField(),
+        help_text='Each `{"row", "email", "reason"}`: CSV rows are numbered as in the file (header = 1); '
+        "JSON rows from 1.",
+    )
+
+    class Meta:
+        model = ContactImport
+        fields = ["id", "name", "total_rows", "created", "updated", "invalid_rows", "created_at"]
+        read_only_fields = fields
+
+
+class ContactImportJsonInputSerializer(StrictInputSerializer):
+    name = serializers.CharField(required=False, allow_blank=True, max_length=255, default="")
+    contacts = serializers.ListField(
+        child=serializers.JSONField(),
+        allow_empty=False,
+        help_text="Objects with email, first_name, last_name, company, custom_fields; other keys become custom fields.",
+    )
+
+
+class ContactImportCsvInputSerializer(StrictInputSerializer):
+    name = serializers.CharField(required=False, allow_blank=True, max_length=255, default="")
+    file = serializers.FileField(help_text="CSV with a header row; columns email, first_name, last_name, company, …")

@@ -1,0 +1,71 @@
+import uuid
+
+from django.db import models
+from django.db.models.functions import Lower
+
+from accounts.models import Account
+
+EMAIL_MAX_LENGTH = 254  # RFC 5321 path limit, as email-validator applies it
+NAME_MAX_LENGTH = 255
+
+
+class Contact(models.Model):
+    """A person an account can write to. Email is trimmed, lowercased, unique per account."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="contacts")
+    email = models.CharField(max_length=EMAIL_MAX_LENGTH)
+    first_name = models.CharField(max_length=NAME_MAX_LENGTH, blank=True, default="")
+    last_name = models.CharField(max_length=NAME_MAX_LENGTH, blank=True, default="")
+    company = models.CharField(max_length=NAME_MAX_LENGTH, blank=True, default="")
+    custom_fields = models.JSONField(default=dict, blank=True)
+    subscribed = models.BooleanField(default=True)
+    unsubscribed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "email"], name="contact_unique_email_per_account"),
+            models.CheckConstraint(condition=models.Q(email=Lower("email")), name="contact_email_lowercase"),
+        ]
+        indexes = [
+            models.Index(fields=["account", "created_at", "id"], name="contact_account_keyset"),
+            models.Index(fields=["account", "updated_at"], name="contact_account_updated"),
+        ]
+
+    def __str__(self) -> str:
+        return self.email
+
+
+class ContactImport(models.Model):
+    """One CSV or JSON import and its summary; its contacts are its members."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="contact_imports")
+    name = models.CharField(max_length=255, blank=True, default="")
+    total_rows = models.PositiveIntegerField(default=0)
+    created = models.PositiveIntegerField(default=0, help_text="Contacts that were new.")
+    updated = models.PositiveIntegerField(default=0, help_text="Contacts that existed and were updated.")
+    invalid_rows = models.JSONField(default=list, blank=True)
+    contacts = models.ManyToManyField(Contact, through="ContactImportMember", related_name="imports")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["account", "created_at", "id"], name="import_account_keyset")]
+
+    def __str__(self) -> str:
+        return self.name or str(self.id)
+
+
+class ContactImportMember(models.Model):
+    contact_import = models.ForeignKey(ContactImport, on_delete=models.CASCADE, related_name="members")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="import_memberships")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["contact_import", "contact"], name="import_member_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.contact_import_id} / {self.contact_id}"

@@ -1,0 +1,49 @@
+"""Shared fixtures: an `owner` and an `outsider` account, each with an API client.
+
+Tests run against real PostgreSQL and Redis (DATABASE_URL / REDIS_URL, set by
+`make test`). Each xdist worker gets its own test database from pytest-django.
+"""
+
+import pytest
+from rest_framework.test import APIClient
+
+from accounts.services import account_get_or_create, api_key_create
+
+
+def _client_for(raw_key: str) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
+    return client
+
+
+@pytest.fixture
+def owner(db):
+    account, _ = account_get_or_create(name="Owner Inc")
+    return account
+
+
+@pytest.fixture
+def outsider(db):
+    account, _ = account_get_or_create(name="Outsider LLC")
+    return account
+
+
+@pytest.fixture
+def owner_key(owner):
+    return api_key_create(account=owner)[1]
+
+
+@pytest.fixture
+def api(owner_key):
+    """An API client authenticated as the owner."""
+    return _client_for(owner_key)
+
+
+@pytest.fixture
+def outsider_api(outsider):
+    return _client_for(api_key_create(account=outsider)[1])
+
+
+@pytest.fixture
+def anon_api():
+    return APIClient()

@@ -66,6 +66,8 @@ class ImportRows:
         reader = csv.reader(_checked_lines(text))
         try:
             header = next(reader, None)
+        except UnicodeDecodeError:
+            raise _file_error("csv_invalid", "The file is not a CSV file: it is not UTF-8 text.") from None
         except csv.Error as exc:
             raise _file_error("csv_invalid", f"The file is not a readable CSV file: {exc}.") from None
         if header is None or not any(cell.strip() for cell in header):

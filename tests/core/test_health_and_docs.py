@@ -1,0 +1,36 @@
+import socket
+
+import pytest
+from django.test import override_settings
+
+pytestmark = pytest.mark.django_db
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_healthz_is_200_when_database_and_broker_answer(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json()["checks"] == {"database": {"ok": True}, "broker": {"ok": True}}
+
+
+def test_healthz_is_503_naming_the_broker_when_it_is_down(client):
+    with override_settings(CELERY_BROKER_URL=f"redis://127.0.0.1:{_closed_port()}/0"):
+        response = client.get("/healthz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["failing"] == ["broker"]
+    assert body["checks"]["database"] == {"ok": True}
+    assert body["checks"]["broker"]["ok"] is False
+
+
+def test_schema_and_docs_are_served_without_a_key(client):
+    schema = client.get("/api/schema/")
+    assert schema.status_code == 200
+    assert b"/api/contacts" in schema.content
+    assert b"/api/contact_imports" in schema.content
+    assert client.get("/api/docs/").status_code == 200

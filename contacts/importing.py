@@ -126,24 +126,53 @@ def _checked_lines(text: io.TextIOWrapper) -> Iterator[str]:
 
 
 def _csv_records(reader: Iterator[list[str]], columns: list[str], lowered: list[str]) -> Iterator[tuple[int, Any]]:
+    """(row number, Record or InvalidRow) for each non-blank data row.
+
+    Built straight from column positions: this loop runs once per row of
+    files with 100,000 rows, so it avoids an intermediate dict per row.
+    """
     width = len(columns)
+    email_at = lowered.index("email")
+    profile_at = [lowered.index(name) if name in lowered else None for name in PROFILE_COLUMNS]
+    custom_at = [
+        (position, name)
+        for position, (name, key) in enumerate(zip(columns, lowered, strict=True))
+        if name and key != "email" and key not in PROFILE_COLUMNS
+    ]
     for index, cells in enumerate(reader, start=2):
+        if len(cells) != width:
+            if len(cells) > width and any(cell.strip() for cell in cells[width:]):
+                email = cells[email_at].strip() or None
+                yield index, InvalidRow(f"The row has {len(cells)} columns; the header has {width}.", email)
+                continue
+            cells = (cells + [""] * width)[:width]
         if not any(cell.strip() for cell in cells):
-            continue  # blank line
-        if len(cells) > width and any(cell.strip() for cell in cells[width:]):
-            email_at = lowered.index("email")
-            email = cells[email_at].strip() if email_at < len(cells) else None
-            yield index, InvalidRow(f"The row has {len(cells)} columns; the header has {width}.", email)
-            continue
-        record: dict[str, Any] = {}
-        custom: dict[str, str] = {}
-        for name, key, cell in zip(columns, lowered, cells, strict=False):
-            if key == "email" or key in PROFILE_COLUMNS:
-                record[key] = cell
-            elif name and cell.strip():
-                custom[name] = cell
-        record["custom_fields"] = custom
-        yield index, record
+            continue  # a blank line
+        yield index, _csv_record(cells, email_at, profile_at, custom_at)
+
+
+def _csv_record(cells, email_at, profile_at, custom_at) -> Record | InvalidRow:
+    raw_email = cells[email_at]
+    try:
+        email = normalize_email(raw_email)
+    except InvalidEmail as exc:
+        return InvalidRow(str(exc), raw_email.strip() or None)
+    profile = []
+    for name, position in zip(PROFILE_COLUMNS, profile_at, strict=True):
+        value = cells[position].strip() if position is not None else ""
+        if len(value) > NAME_MAX_LENGTH:
+            return InvalidRow(f"{name} is longer than {NAME_MAX_LENGTH} characters.", email)
+        profile.append(value)
+    custom = {}
+    for position, name in custom_at:
+        value = cells[position]
+        if value.strip():
+            if len(value) > CUSTOM_VALUE_MAX_LENGTH:
+                return InvalidRow(
+                    f"The custom field {name} is longer than {CUSTOM_VALUE_MAX_LENGTH} characters.", email
+                )
+            custom[name] = value
+    return (email, profile[0], profile[1], profile[2], custom)
 
 
 def _text(value: Any, name: str, email: str | None) -> str:
@@ -158,6 +187,9 @@ def _text(value: Any, name: str, email: str | None) -> str:
 
 
 def _record(raw: Any) -> Record:
+    """A validated Record from a CSV row (already one) or a JSON object."""
+    if isinstance(raw, tuple):
+        return raw
     if isinstance(raw, InvalidRow):
         raise raw
     if not isinstance(raw, dict):
@@ -225,6 +257,18 @@ SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FR
 """
 
 
+COPY_CHUNK = 5000
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_line(record: Record) -> str:
+    """One line of COPY's text format (psycopg's write_row costs 3x more per row)."""
+    email, first, last, company, custom = record
+    custom_json = json.dumps(custom, ensure_ascii=False) if custom else "{}"
+    fields = (email, first, last, company, custom_json)
+    return "\t".join(value.translate(_COPY_ESCAPES) for value in fields) + "\n"
+
+
 def _upsert_postgresql(contact_import: ContactImport, records: list[Record]) -> tuple[int, int]:
     with connection.cursor() as cursor:
         cursor.execute(
@@ -232,8 +276,8 @@ def _upsert_postgresql(contact_import: ContactImport, records: list[Record]) -> 
             "(email text, first_name text, last_name text, company text, custom_fields jsonb) ON COMMIT DROP"
         )
         with cursor.copy("COPY contact_import_rows FROM STDIN") as copy:
-            for email, first, last, company, custom in records:
-                copy.write_row((email, first, last, company, json.dumps(custom, ensure_ascii=False)))
+            for start in range(0, len(records), COPY_CHUNK):
+                copy.write("".join(map(_copy_line, records[start : start + COPY_CHUNK])))
         cursor.execute(
             _UPSERT_SQL,
             {"account_id": contact_import.account_id, "import_id": contact_import.id, "now": timezone.now()},

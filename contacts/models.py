@@ -13,7 +13,8 @@ class Contact(models.Model):
     """A person an account can write to. Email is trimmed, lowercased, unique per account."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="contacts")
+    # No separate index on account: the unique (account, email) index leads with it.
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="contacts", db_index=False)
     email = models.CharField(max_length=EMAIL_MAX_LENGTH)
     first_name = models.CharField(max_length=NAME_MAX_LENGTH, blank=True, default="")
     last_name = models.CharField(max_length=NAME_MAX_LENGTH, blank=True, default="")
@@ -59,8 +60,20 @@ class ContactImport(models.Model):
 
 
 class ContactImportMember(models.Model):
-    contact_import = models.ForeignKey(ContactImport, on_delete=models.CASCADE, related_name="members")
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="import_memberships")
+    """Links an import to its contacts.
+
+    Written 100,000 rows at a time by one INSERT … SELECT from the rows it just
+    upserted, so the database-level foreign keys would only add a deferred
+    check per row at commit (seconds per large import). Deletes cascade
+    through the ORM as usual.
+    """
+
+    contact_import = models.ForeignKey(
+        ContactImport, on_delete=models.CASCADE, related_name="members", db_constraint=False, db_index=False
+    )
+    contact = models.ForeignKey(
+        Contact, on_delete=models.CASCADE, related_name="import_memberships", db_constraint=False
+    )
 
     class Meta:
         constraints = [

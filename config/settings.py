@@ -44,6 +44,13 @@ PUBLIC_BASE_URL = _read(env.str, "PUBLIC_BASE_URL", default="http://127.0.0.1:80
 DNS_NAMESERVERS = _read(env.list, "DNS_NAMESERVERS", default=[])
 # Development and tests only: lets webhook URLs point at private addresses.
 WEBHOOKS_ALLOW_PRIVATE_URLS = _read(env.bool, "WEBHOOKS_ALLOW_PRIVATE_URLS", default=False)
+# Outbound webhooks: the total time one delivery attempt may take (connect to last byte).
+WEBHOOKS_DELIVERY_TIMEOUT_SECONDS = _read(env.float, "WEBHOOKS_DELIVERY_TIMEOUT_SECONDS", default=15.0)
+# How often beat starts a delivery tick, and how long one tick may keep delivering a backlog.
+WEBHOOKS_TICK_SECONDS = _read(env.float, "WEBHOOKS_TICK_SECONDS", default=2.0)
+WEBHOOKS_TICK_BUDGET_SECONDS = _read(env.float, "WEBHOOKS_TICK_BUDGET_SECONDS", default=30.0)
+# Events (and their finished deliveries) are kept this many days.
+WEBHOOKS_EVENT_RETENTION_DAYS = _read(env.int, "WEBHOOKS_EVENT_RETENTION_DAYS", default=30)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -131,6 +138,12 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 # Every periodic job of the product; each app's task module names what it runs.
 CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE["webhooks-deliver"] = {
+    "task": "webhooks.deliver_webhooks",
+    "schedule": WEBHOOKS_TICK_SECONDS,
+    "options": {"expires": WEBHOOKS_TICK_SECONDS * 5},  # a tick that waited that long is redundant
+}
+CELERY_BEAT_SCHEDULE["webhooks-purge-events"] = {"task": "webhooks.purge_webhook_events", "schedule": 3600.0}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -1,0 +1,218 @@
+"""Reads over enrollments: the campaign stats object.
+
+The stats of the campaign show endpoint live here, beside the enrollments
+(DESIGN.md). They cost the same five queries whatever the campaign's size:
+counts come from `EnrollmentTally` (kept exact by triggers, see
+`enrollments.models`), `sent_today` from a range scan over today's sends,
+recent bounces from the top of an index, skips from a grouped count.
+
+Definitions, in this one place:
+- messages sent: enrollments with `sent_at` set, plus bounced ones (a bounce
+  proves a message went out, even when the 5xx came before `sent_at` was
+  stamped). Until the send outbox exists this counts one message per
+  enrollment; the sending engine may switch it to its per-message rows.
+- `bounce_rate`: bounced / messages sent (per send, SMTP2GO's denominator).
+- `open_rate`, `reply_rate`: enrollments ever opened / ever replied, over
+  enrollments sent to (`sent_at` set).
+- rates are percentages with one decimal; 0.0 when nothing was sent.
+- `credentials[].sent_today`: enrollments whose first message went out
+  through the credential since midnight in the account's time zone;
+  `credentials[].bounce_rate`: as above, per credential.
+"""
+
+from __future__ import annotations
+
+import datetime
+import zoneinfo
+from collections import defaultdict
+from typing import Any
+
+from django.db.models import BooleanField, Count, ExpressionWrapper, Q, Sum
+from django.utils import timezone
+
+from campaigns.models import Campaign, SmtpCredential
+
+from .models import NO_CREDENTIAL, Enrollment, EnrollmentSkip, EnrollmentTally
+
+STATUSES = [s.value for s in Enrollment.Status]
+SKIP_KINDS = [k.value for k in EnrollmentSkip.Kind]
+RECENT_BOUNCES = 10
+
+
+def _rate(part: int, whole: int) -> float:
+    return round(100.0 * part / whole, 1) if whole else 0.0
+
+
+def _day_start(tz_name: str, now: datetime.datetime) -> datetime.datetime:
+    try:
+        tz = zoneinfo.ZoneInfo(tz_name or "UTC")
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        tz = datetime.UTC
+    local = now.astimezone(tz)
+    return local.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _zero_totals() -> dict[str, int]:
+    return dict.fromkeys(STATUSES, 0)
+
+
+def campaign_stats(
+    *,
+    campaign: Campaign,
+    credentials: list[SmtpCredential] | None = None,
+    now: datetime.datetime | None = None,
+) -> dict[str, Any]:
+    """The seed's stats keys: totals, rates, per_batch, recent_bounces, credentials, skipped.
+
+    `credentials` defaults to the campaign's (pass them when already loaded);
+    the account's time zone comes from `campaign.account` (select it along).
+    """
+    now = now or timezone.now()
+    if credentials is None:
+        credentials = list(campaign.smtp_credentials.all())
+
+    # 1. Counts per batch and status, with the flags the rates need.
+    by_batch = (
+        EnrollmentTally.objects.filter(campaign_id=campaign.pk)
+        .values("batch_number", "status")
+        .annotate(
+            n=Sum("n"),
+            sent=Sum("n", filter=Q(has_sent=True)),
+            opened=Sum("n", filter=Q(has_opened=True)),
+            replied=Sum("n", filter=Q(has_replied=True)),
+        )
+        .order_by("batch_number", "status")
+    )
+    totals = _zero_totals()
+    per_batch: dict[int, dict[str, int]] = {}
+    sent_to = opened = replied = 0
+    for row in by_batch:
+        n = int(row["n"] or 0)
+        totals[row["status"]] = totals.get(row["status"], 0) + n
+        per_batch.setdefault(row["batch_number"], _zero_totals())[row["status"]] += n
+        sent_to += int(row["sent"] or 0)
+        opened += int(row["opened"] or 0)
+        replied += int(row["replied"] or 0)
+    bounced = totals["bounced"]
+
+    # 2. Per credential: messages sent and bounces (and, summed over all of
+    # them, the bounces that came before sent_at was stamped).
+    bounced_unsent = 0
+    by_credential: dict[str, dict[str, int]] = defaultdict(lambda: {"messages": 0, "bounced": 0})
+    credential_rows = (
+        EnrollmentTally.objects.filter(campaign_id=campaign.pk)
+        .filter(Q(has_sent=True) | Q(status=Enrollment.Status.BOUNCED))
+        .values("smtp_credential_id")
+        .annotate(
+            messages=Sum("n"),
+            bounced=Sum("n", filter=Q(status=Enrollment.Status.BOUNCED)),
+            bounced_unsent=Sum("n", filter=Q(status=Enrollment.Status.BOUNCED, has_sent=False)),
+        )
+    )
+    for row in credential_rows:
+        bounced_unsent += int(row["bounced_unsent"] or 0)
+        if row["smtp_credential_id"] != NO_CREDENTIAL:
+            by_credential[str(row["smtp_credential_id"])] = {
+                "messages": int(row["messages"] or 0),
+                "bounced": int(row["bounced"] or 0),
+            }
+    messages_sent = sent_to + bounced_unsent
+
+    # 3. Sent today per credential (a range scan over today's sends only).
+    sent_today: dict[str, int] = {}
+    if credentials:
+        day_start = _day_start(campaign.account.timezone, now)
+        sent_today = {
+            str(row["smtp_credential_id"]): row["n"]
+            for row in Enrollment.objects.filter(
+                smtp_credential_id__in=[c.pk for c in credentials], sent_at__gte=day_start
+            )
+            .values("smtp_credential_id")
+            .annotate(n=Count("id"))
+            .order_by()
+        }
+
+    # 4. The last bounces, newest first.
+    recent_bounces = [
+        {
+            "contact_id": row["contact_id"],
+            "email": row["contact__email"],
+            "reason": row["bounce_reason"],
+            "bounced_at": row["bounced_at"],
+        }
+        for row in Enrollment.objects.filter(campaign_id=campaign.pk, bounced_at__isnull=False)
+        .order_by("-bounced_at")
+        .values("contact_id", "contact__email", "bounce_reason", "bounced_at")[:RECENT_BOUNCES]
+    ]
+
+    # 5. Skips per kind.
+    skipped = dict.fromkeys(SKIP_KINDS, 0)
+    for row in EnrollmentSkip.objects.filter(campaign_id=campaign.pk).values("kind").annotate(n=Count("id")).order_by():
+        skipped[row["kind"]] = row["n"]
+
+    return {
+        "totals": totals,
+        "rates": {
+            "bounce_rate": _rate(bounced, messages_sent),
+            "open_rate": _rate(opened, sent_to),
+            "reply_rate": _rate(replied, sent_to),
+        },
+        "per_batch": [{"batch_number": number, "totals": counts} for number, counts in sorted(per_batch.items())],
+        "recent_bounces": recent_bounces,
+        "credentials": [
+            {
+                "id": credential.pk,
+                "label": credential.label,
+                "from_email": credential.from_email,
+                "daily_limit": credential.daily_limit,
+                "sent_today": sent_today.get(str(credential.pk), 0),
+                "bounce_rate": _rate(
+                    by_credential[str(credential.pk)]["bounced"], by_credential[str(credential.pk)]["messages"]
+                ),
+                "disabled_at": credential.disabled_at,
+                "disabled_reason": credential.disabled_reason,
+                "imap_configured": credential.imap_configured,
+            }
+            for credential in credentials
+        ],
+        "skipped": skipped,
+    }
+
+
+def campaign_tally_from_enrollments(*, campaign_id) -> dict[tuple, int]:
+    """The tally recomputed from the enrollments themselves: one full aggregate.
+
+    For checks (tests, the benchmark's baseline): it must equal
+    `campaign_tally(campaign_id=…)`. Keys are (batch_number, status,
+    smtp_credential_id or NO_CREDENTIAL, has_sent, has_opened, has_replied).
+    """
+    rows = (
+        Enrollment.objects.filter(campaign_id=campaign_id)
+        .annotate(
+            has_sent=ExpressionWrapper(Q(sent_at__isnull=False), output_field=BooleanField()),
+            has_opened=ExpressionWrapper(Q(opened_at__isnull=False), output_field=BooleanField()),
+            has_replied=ExpressionWrapper(Q(replied_at__isnull=False), output_field=BooleanField()),
+        )
+        .values("batch_number", "status", "smtp_credential_id", "has_sent", "has_opened", "has_replied")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    return {
+        (
+            r["batch_number"],
+            r["status"],
+            r["smtp_credential_id"] or NO_CREDENTIAL,
+            r["has_sent"],
+            r["has_opened"],
+            r["has_replied"],
+        ): r["n"]
+        for r in rows
+    }
+
+
+def campaign_tally(*, campaign_id) -> dict[tuple, int]:
+    """The stored tally of a campaign, keyed like `campaign_tally_from_enrollments`."""
+    return {
+        (r.batch_number, r.status, r.smtp_credential_id, r.has_sent, r.has_opened, r.has_replied): r.n
+        for r in EnrollmentTally.objects.filter(campaign_id=campaign_id)
+    }

@@ -70,10 +70,22 @@ class BenchContext:
 
     def fresh_account(self, name: str):
         """A new, empty account (an older one of the same name is deleted first)."""
+        from django.db import connection
+
         from accounts.models import Account
         from accounts.services import account_get_or_create
 
-        Account.objects.filter(name=name).delete()
+        old = list(Account.objects.filter(name=name).values_list("id", flat=True))
+        if old:
+            # Set-based delete of the bulky rows first; the ORM cascade would walk them one by one.
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "DELETE FROM contacts_contactimportmember m USING contacts_contactimport i "
+                    "WHERE m.contact_import_id = i.id AND i.account_id = ANY(%s)",
+                    [old],
+                )
+                cursor.execute("DELETE FROM contacts_contact WHERE account_id = ANY(%s)", [old])
+            Account.objects.filter(id__in=old).delete()
         return account_get_or_create(name=name)[0]
 
     def api_client(self, account):

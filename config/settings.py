@@ -11,8 +11,6 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = BASE_DIR / "var"
-
 env = environ.Env()
 if (BASE_DIR / ".env").exists():
     environ.Env.read_env(BASE_DIR / ".env")
@@ -26,12 +24,26 @@ def _read(reader, name, **kwargs):
         raise ImproperlyConfigured(f"Environment variable {name} is malformed: {exc}") from exc
 
 
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
+
+
+def _bool(name: str, *, default: bool) -> bool:
+    """A strict boolean: django-environ would read any typo as False."""
+    raw = env.str(name, default=str(default)).strip().lower()
+    if raw not in _TRUE | _FALSE:
+        raise ImproperlyConfigured(f"Environment variable {name} is malformed: {raw!r} is not true/false.")
+    return raw in _TRUE
+
+
 # Development defaults: a fixed key that must never be used in production
 # (the `outreach.W001` check says so when DEBUG is off).
 DEV_SECRET_KEY = "dev-insecure-0c5b0f1d6a8e4f7b9c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f"  # noqa: S105 (development only; outreach.W001)
 DEV_FIELD_ENCRYPTION_KEY = "F5IXkJvLJvTBuSyiwU_3SieQmG8GUP1KYHdRf2l0e9w="
 
-DEBUG = _read(env.bool, "DEBUG", default=True)
+# Local state of `make run`: the filesystem broker, the cache, demo credentials.
+VAR_DIR = Path(_read(env.str, "VAR_DIR", default=str(BASE_DIR / "var")))
+
+DEBUG = _bool("DEBUG", default=True)
 SECRET_KEY = _read(env.str, "SECRET_KEY", default=DEV_SECRET_KEY)
 ALLOWED_HOSTS = _read(env.list, "ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = _read(env.list, "CSRF_TRUSTED_ORIGINS", default=[])
@@ -43,7 +55,7 @@ PUBLIC_BASE_URL = _read(env.str, "PUBLIC_BASE_URL", default="http://127.0.0.1:80
 # Comma-separated host[:port]; empty means the system resolver.
 DNS_NAMESERVERS = _read(env.list, "DNS_NAMESERVERS", default=[])
 # Development and tests only: lets webhook URLs point at private addresses.
-WEBHOOKS_ALLOW_PRIVATE_URLS = _read(env.bool, "WEBHOOKS_ALLOW_PRIVATE_URLS", default=False)
+WEBHOOKS_ALLOW_PRIVATE_URLS = _bool("WEBHOOKS_ALLOW_PRIVATE_URLS", default=False)
 # Outbound webhooks: the total time one delivery attempt may take (connect to last byte).
 WEBHOOKS_DELIVERY_TIMEOUT_SECONDS = _read(env.float, "WEBHOOKS_DELIVERY_TIMEOUT_SECONDS", default=15.0)
 # How often beat starts a delivery tick, and how long one tick may keep delivering a backlog.
@@ -133,7 +145,7 @@ else:
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_ALWAYS_EAGER = _read(env.bool, "CELERY_TASK_ALWAYS_EAGER", default=False)
+CELERY_TASK_ALWAYS_EAGER = _bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 # Every periodic job of the product; each app's task module names what it runs.
@@ -210,7 +222,7 @@ SPECTACULAR_SETTINGS = {
 # Production hardening: values derived from DEBUG, so `check --deploy` is clean
 # when DEBUG is off. Behind the PaaS router TLS ends at the proxy.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-SECURE_SSL_REDIRECT = _read(env.bool, "SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_SSL_REDIRECT = _bool("SECURE_SSL_REDIRECT", default=not DEBUG)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 SECURE_HSTS_SECONDS = _read(env.int, "SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG

@@ -1,9 +1,8 @@
-import uuid
-
 from django.db import models
 from django.db.models.functions import Lower
 
 from accounts.models import Account
+from core.ids import uuid7
 
 EMAIL_MAX_LENGTH = 254  # RFC 5321 path limit, as email-validator applies it
 NAME_MAX_LENGTH = 255
@@ -12,7 +11,7 @@ NAME_MAX_LENGTH = 255
 class Contact(models.Model):
     """A person an account can write to. Email is trimmed, lowercased, unique per account."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     # No separate index on account: the unique (account, email) index leads with it.
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="contacts", db_index=False)
     email = models.CharField(max_length=EMAIL_MAX_LENGTH)
@@ -42,7 +41,7 @@ class Contact(models.Model):
 class ContactImport(models.Model):
     """One CSV or JSON import and its summary; its contacts are its members."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="contact_imports")
     name = models.CharField(max_length=255, blank=True, default="")
     total_rows = models.PositiveIntegerField(default=0)

@@ -23,7 +23,7 @@ ADDRESSES = [
     "a@example.123",
     "a@example.com.",
     "a@[127.0.0.1]",
-    "\"quoted\"@example.com",
+    '"quoted"@example.com',
     "ünï@example.com",
     "a@bücher.de",
     "x" * 64 + "@example.com",

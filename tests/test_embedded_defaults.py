@@ -1,0 +1,72 @@
+"""The project runs with no environment at all (SQLite, filesystem broker), as `make run` does,
+and is clean under `check --deploy` with production values."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PRODUCT_VARIABLES = ("DATABASE_URL", "REDIS_URL", "DEBUG", "SECRET_KEY", "FIELD_ENCRYPTION_KEYS", "PUBLIC_BASE_URL")
+
+pytestmark = pytest.mark.slow
+
+
+def _manage(env: dict, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.fixture
+def bare_env(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in PRODUCT_VARIABLES and not k.startswith("DJANGO_")}
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'db.sqlite3'}"  # the default, but not in the work tree
+    env["VAR_DIR"] = str(tmp_path / "var")
+    return env
+
+
+def test_make_run_defaults_migrate_bootstrap_and_import_on_sqlite(bare_env, tmp_path):
+    assert _manage(bare_env, "migrate", "--noinput").returncode == 0
+    demo = _manage(bare_env, "bootstrap_demo")
+    assert demo.returncode == 0, demo.stderr
+    assert "API key:" in demo.stdout and "/admin/" in demo.stdout and "var/mail" in demo.stdout
+    again = _manage(bare_env, "bootstrap_demo")
+    assert again.stdout == demo.stdout  # made once, printed every time
+
+    csv_path = tmp_path / "people.csv"
+    csv_path.write_text("email,first_name\nada@example.com,Ada\ngrace@example.com,Grace\nbad,X\n")
+    first = _manage(bare_env, "import_contacts", str(csv_path), "--account", "Demo")
+    assert first.returncode == 0, first.stderr
+    assert "3 rows, 2 created, 0 updated, 1 invalid" in first.stdout
+    second = _manage(bare_env, "import_contacts", str(csv_path), "--account", "Demo")
+    assert "3 rows, 0 created, 2 updated, 1 invalid" in second.stdout
+
+
+def test_check_deploy_is_clean_with_production_values(bare_env):
+    env = {
+        **bare_env,
+        "DEBUG": "false",
+        "SECRET_KEY": "x7#kq2!v9w@p4m%z8r^t6y&u3i*o1e(a5s)d0f-g=h+j~l",
+        "FIELD_ENCRYPTION_KEYS": "hR1ah3wCmYlzMPw1lNfqx7IBNnrkZLzuhztsbjyVo9A=",
+        "PUBLIC_BASE_URL": "https://outreach.example.com",
+        "ALLOWED_HOSTS": "outreach.example.com",
+    }
+    result = _manage(env, "check", "--deploy", "--fail-level", "WARNING")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_check_deploy_warns_about_the_embedded_development_keys(bare_env):
+    env = {**bare_env, "DEBUG": "false", "SECRET_KEY": "x7#kq2!v9w@p4m%z8r^t6y&u3i*o1e(a5s)d0f-g=h+j~l"}
+    result = _manage(env, "check", "--deploy", "--fail-level", "WARNING")
+    assert result.returncode != 0
+    assert "outreach.W001" in result.stderr + result.stdout
+
+
+def test_a_malformed_variable_names_itself(bare_env):
+    result = _manage({**bare_env, "DEBUG": "perhaps"}, "check")
+    assert result.returncode != 0
+    assert "DEBUG" in result.stderr

@@ -1,0 +1,302 @@
+"""Input and output shapes of the outreach and campaign endpoints.
+
+Input serializers check types and presence only; value rules (ranges, merge
+tags, positions) are the models' and the services'. Validation details of
+nested input are flattened to paths, as the services report them:
+`sequence_steps[1].delay_minutes` (0-based index), `smtp_credentials`.
+"""
+
+from typing import Any
+
+from rest_framework import serializers
+
+from campaigns.models import Campaign, Outreach, SequenceStep, SmtpCredential
+from campaigns.services import UPDATABLE_FIELDS
+from core.errors import ValidationFailed
+from core.serializers import StrictInputSerializer
+
+
+def flatten_errors(detail: Any, prefix: str = "") -> dict[str, list[str]]:
+    """DRF's nested error tree as `{path: [messages]}`."""
+    flat: dict[str, list[str]] = {}
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            if key == "non_field_errors" and prefix:
+                path = prefix
+            elif isinstance(key, int) or str(key).isdigit():
+                path = f"{prefix}[{key}]"
+            else:
+                path = f"{prefix}.{key}" if prefix else str(key)
+            flat.update(flatten_errors(value, path))
+    elif isinstance(detail, list) and any(isinstance(item, dict | list) for item in detail):
+        for index, item in enumerate(detail):
+            if item:
+                flat.update(flatten_errors(item, f"{prefix}[{index}]"))
+    else:
+        messages = detail if isinstance(detail, list) else [detail]
+        flat.setdefault(prefix or "non_field_errors", []).extend(str(m) for m in messages)
+    return flat
+
+
+class FlatErrorsInputSerializer(StrictInputSerializer):
+    @classmethod
+    def validate_input(cls, data, **context) -> dict:
+        serializer = cls(data=data, context=context)
+        if not serializer.is_valid():
+            details = flatten_errors(serializer.errors)
+            first_path, messages = next(iter(details.items()))
+            raise ValidationFailed(f"{first_path}: {messages[0]}", details=details)
+        return serializer.validated_data
+
+
+def unwrap_campaign(data: Any) -> Any:
+    """The seed wraps bodies in `{"campaign": {...}}`; a plain body is accepted too."""
+    if isinstance(data, dict) and "campaign" in data:
+        if len(data) != 1 or not isinstance(data["campaign"], dict):
+            raise ValidationFailed(
+                'Send the campaign as {"campaign": {...}} or as a plain object.',
+                details={"campaign": ["Must be the only key, and an object."]},
+            )
+        return data["campaign"]
+    if not isinstance(data, dict):
+        raise ValidationFailed("The body must be a JSON object.", details={"non_field_errors": ["Expected an object."]})
+    return data
+
+
+class SequenceStepInputSerializer(FlatErrorsInputSerializer):
+    position = serializers.IntegerField(required=False, help_text="1, 2, 3…; default: the step's place in the list.")
+    subject = serializers.CharField(max_length=998, trim_whitespace=False)
+    body_html = serializers.CharField(trim_whitespace=False)
+    body_text = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, default="")
+    delay_minutes = serializers.IntegerField(required=False, default=0, help_text="Wait after the previous step.")
+
+
+class SmtpCredentialInputSerializer(FlatErrorsInputSerializer):
+    label = serializers.CharField(required=False, allow_blank=True, max_length=255)
+    from_email = serializers.CharField(
+        required=False, allow_blank=True, max_length=254, help_text="Default: smtp_username, when it is an address."
+    )
+    from_name = serializers.CharField(required=False, allow_blank=True, max_length=255)
+    smtp_host = serializers.CharField(max_length=255)
+    smtp_port = serializers.IntegerField()
+    smtp_username = serializers.CharField(max_length=255)
+    smtp_password = serializers.CharField(write_only=True, trim_whitespace=False, help_text="Stored encrypted.")
+    smtp_security = serializers.ChoiceField(
+        choices=SmtpCredential.Security.choices, required=False, help_text="Default: ssl on port 465, else starttls."
+    )
+    daily_limit = serializers.IntegerField(required=False, default=200)
+    imap_host = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=255)
+    imap_port = serializers.IntegerField(required=False, allow_null=True)
+    imap_username = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=255)
+    imap_password = serializers.CharField(
+        required=False, allow_blank=True, allow_null=True, write_only=True, trim_whitespace=False
+    )
+
+
+class CampaignOptionsMixin(serializers.Serializer):
+    outreach_id = serializers.UUIDField(required=False, allow_null=True)
+    min_wait_seconds = serializers.IntegerField(required=False, help_text="Default 120.")
+    max_wait_seconds = serializers.IntegerField(required=False, help_text="Default 420.")
+    verify_email_mx = serializers.BooleanField(required=False, help_text="Default false.")
+    bounce_rate_threshold = serializers.FloatField(required=False, help_text="Percent, in (0, 100]; default 8.0.")
+    track_clicks = serializers.BooleanField(required=False, help_text="Default false.")
+
+
+class CampaignCreateInputSerializer(CampaignOptionsMixin, FlatErrorsInputSerializer):
+    name = serializers.CharField(max_length=255)
+    smtp_credentials = SmtpCredentialInputSerializer(many=True, allow_empty=False)
+    sequence_steps = SequenceStepInputSerializer(many=True, allow_empty=False)
+
+
+class CampaignUpdateInputSerializer(CampaignOptionsMixin, FlatErrorsInputSerializer):
+    name = serializers.CharField(required=False, max_length=255)
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            fixed = sorted(set(data) - set(UPDATABLE_FIELDS))
+            if fixed:
+                message = f"Not updatable; updatable fields: {', '.join(UPDATABLE_FIELDS)}."
+                raise serializers.ValidationError({name: [message] for name in fixed})
+        return super().to_internal_value(data)
+
+
+class CampaignCreatedSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    status = serializers.CharField()
+
+
+class CampaignListSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Campaign
+        fields = ["id", "name", "status", "outreach_id", "created_at"]
+        read_only_fields = fields
+
+
+class SequenceStepSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = SequenceStep
+        fields = ["id", "position", "subject", "body_html", "body_text", "delay_minutes"]
+        read_only_fields = fields
+
+
+class SmtpCredentialSerializer(serializers.ModelSerializer):
+    """A credential without its secrets: only whether IMAP is configured."""
+
+    imap_configured = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = SmtpCredential
+        fields = [
+            "id",
+            "label",
+            "from_email",
+            "from_name",
+            "smtp_host",
+            "smtp_port",
+            "smtp_username",
+            "smtp_security",
+            "daily_limit",
+            "imap_host",
+            "imap_port",
+            "imap_username",
+            "imap_configured",
+            "disabled_at",
+            "disabled_reason",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class StatusTotalsSerializer(serializers.Serializer):
+    pending = serializers.IntegerField()
+    sent = serializers.IntegerField()
+    opened = serializers.IntegerField()
+    replied = serializers.IntegerField()
+    bounced = serializers.IntegerField()
+
+
+class RatesSerializer(serializers.Serializer):
+    bounce_rate = serializers.FloatField(help_text="Bounces over messages sent, %.")
+    open_rate = serializers.FloatField(help_text="Enrollments opened over enrollments sent to, %.")
+    reply_rate = serializers.FloatField(help_text="Enrollments replied over enrollments sent to, %.")
+
+
+class BatchStatsSerializer(serializers.Serializer):
+    batch_number = serializers.IntegerField()
+    totals = StatusTotalsSerializer()
+
+
+class RecentBounceSerializer(serializers.Serializer):
+    contact_id = serializers.UUIDField()
+    email = serializers.CharField()
+    reason = serializers.CharField(allow_null=True)
+    bounced_at = serializers.DateTimeField()
+
+
+class CredentialStatsSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    label = serializers.CharField()
+    from_email = serializers.CharField()
+    daily_limit = serializers.IntegerField()
+    sent_today = serializers.IntegerField(help_text="First messages sent since midnight, account time zone.")
+    bounce_rate = serializers.FloatField()
+    disabled_at = serializers.DateTimeField(allow_null=True)
+    disabled_reason = serializers.CharField(allow_blank=True)
+    imap_configured = serializers.BooleanField()
+
+
+class SkippedSerializer(serializers.Serializer):
+    mx_invalid = serializers.IntegerField()
+    cross_campaign_duplicate = serializers.IntegerField()
+    already_enrolled = serializers.IntegerField()
+
+
+class CampaignDetailSerializer(serializers.ModelSerializer):
+    """The campaign's fields, steps and credentials; the view adds the stats keys."""
+
+    sequence_steps = SequenceStepSerializer(many=True, read_only=True)
+    smtp_credentials = SmtpCredentialSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Campaign
+        fields = [
+            "id",
+            "name",
+            "status",
+            "outreach_id",
+            "min_wait_seconds",
+            "max_wait_seconds",
+            "verify_email_mx",
+            "bounce_rate_threshold",
+            "track_clicks",
+            "created_at",
+            "updated_at",
+            "activated_at",
+            "completed_at",
+            "sequence_steps",
+            "smtp_credentials",
+        ]
+        read_only_fields = fields
+
+
+class CampaignStatsSerializer(serializers.Serializer):
+    """The stats keys of the show endpoint (`enrollments.selectors.campaign_stats`)."""
+
+    totals = StatusTotalsSerializer()
+    rates = RatesSerializer()
+    per_batch = BatchStatsSerializer(many=True)
+    recent_bounces = RecentBounceSerializer(many=True)
+    credentials = CredentialStatsSerializer(many=True)
+    skipped = SkippedSerializer()
+
+
+class CampaignShowSerializer(CampaignDetailSerializer):
+    """For the schema: the campaign and, at the top level, its stats."""
+
+    totals = StatusTotalsSerializer()
+    rates = RatesSerializer()
+    per_batch = BatchStatsSerializer(many=True)
+    recent_bounces = RecentBounceSerializer(many=True)
+    credentials = CredentialStatsSerializer(many=True)
+    skipped = SkippedSerializer()
+
+    class Meta(CampaignDetailSerializer.Meta):
+        fields = [
+            *CampaignDetailSerializer.Meta.fields,
+            "totals",
+            "rates",
+            "per_batch",
+            "recent_bounces",
+            "credentials",
+            "skipped",
+        ]
+
+
+class RenderedStepSerializer(serializers.Serializer):
+    position = serializers.IntegerField()
+    delay_minutes = serializers.IntegerField()
+    subject = serializers.CharField()
+    body_html = serializers.CharField()
+    body_text = serializers.CharField()
+
+
+class CampaignPreviewSerializer(serializers.Serializer):
+    contact_id = serializers.UUIDField()
+    steps = RenderedStepSerializer(many=True)
+
+
+class OutreachSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Outreach
+        fields = ["id", "name", "unique_contacts", "created_at", "updated_at"]
+        read_only_fields = fields
+
+
+class OutreachCreateInputSerializer(StrictInputSerializer):
+    name = serializers.CharField(max_length=255)
+    unique_contacts = serializers.BooleanField(required=False, default=False)
+
+
+class OutreachUpdateInputSerializer(StrictInputSerializer):
+    name = serializers.CharField(required=False, max_length=255)
+    unique_contacts = serializers.BooleanField(required=False)

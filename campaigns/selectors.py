@@ -1,0 +1,57 @@
+"""Reads for outreaches and campaigns, always scoped to one account."""
+
+import django_filters
+from django.db.models import QuerySet
+
+from accounts.models import Account
+from contacts.models import Contact
+
+from .models import Campaign, Outreach, SmtpCredential
+from .templating import render_step
+
+
+class CampaignFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(choices=Campaign.Status.choices)
+    outreach_id = django_filters.UUIDFilter(field_name="outreach_id", help_text="Campaigns of this outreach.")
+
+    class Meta:
+        model = Campaign
+        fields = ["status", "outreach_id"]
+
+
+def outreach_list(*, account: Account) -> QuerySet[Outreach]:
+    return Outreach.objects.filter(account=account)
+
+
+def campaign_list(*, account: Account) -> QuerySet[Campaign]:
+    return Campaign.objects.filter(account=account)
+
+
+def campaign_detail_list(*, account: Account) -> QuerySet[Campaign]:
+    """Campaigns with what the show endpoint renders: steps, credentials, the account's time zone."""
+    return (
+        Campaign.objects.filter(account=account)
+        .select_related("account")
+        .prefetch_related("sequence_steps", "smtp_credentials")
+    )
+
+
+def smtp_credential_list(*, campaign: Campaign) -> QuerySet[SmtpCredential]:
+    return SmtpCredential.objects.filter(campaign=campaign)
+
+
+def campaign_preview(*, campaign: Campaign, contact: Contact) -> list[dict]:
+    """Every step of `campaign` rendered for `contact`, in order."""
+    rendered = []
+    for step in sorted(campaign.sequence_steps.all(), key=lambda s: s.position):
+        result = render_step(step, contact)
+        rendered.append(
+            {
+                "position": step.position,
+                "delay_minutes": step.delay_minutes,
+                "subject": result.subject,
+                "body_html": result.html,
+                "body_text": result.text,
+            }
+        )
+    return rendered

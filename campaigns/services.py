@@ -1,0 +1,227 @@
+"""Writes for outreaches and campaigns.
+
+Validation errors are reported all at once, in `ValidationFailed.details`
+keyed by the path of the offending value in the request body: `name`,
+`sequence_steps` (the list as a whole), `sequence_steps[1].delay_minutes`
+(0-based index into the list as sent), `smtp_credentials[0].smtp_port`.
+Nothing is written when anything is refused.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import Account
+from core.errors import ValidationFailed
+
+from .models import Campaign, Outreach, SequenceStep, SmtpCredential
+
+UPDATABLE_FIELDS = (
+    "name",
+    "min_wait_seconds",
+    "max_wait_seconds",
+    "outreach_id",
+    "verify_email_mx",
+    "bounce_rate_threshold",
+    "track_clicks",
+)
+CAMPAIGN_OPTIONS = ("min_wait_seconds", "max_wait_seconds", "verify_email_mx", "bounce_rate_threshold", "track_clicks")
+STEP_FIELDS = ("position", "subject", "body_html", "body_text", "delay_minutes")
+CREDENTIAL_FIELDS = (
+    "label",
+    "from_email",
+    "from_name",
+    "smtp_host",
+    "smtp_port",
+    "smtp_username",
+    "smtp_password",
+    "smtp_security",
+    "daily_limit",
+    "imap_host",
+    "imap_port",
+    "imap_username",
+    "imap_password",
+)
+
+
+def _raise_if(errors: dict[str, list[str]]) -> None:
+    if errors:
+        first_path, messages = next(iter(errors.items()))
+        raise ValidationFailed(f"{first_path}: {messages[0]}", details=errors)
+
+
+def _check(errors: dict[str, list[str]], instance, *, prefix: str = "", exclude: tuple[str, ...] = ()) -> None:
+    """Run the model's validators and `clean()`, filing messages under `prefix` + field."""
+    try:
+        instance.full_clean(exclude=list(exclude), validate_unique=False, validate_constraints=False)
+    except ValidationError as exc:
+        for field, messages in exc.message_dict.items():
+            if field == NON_FIELD_ERRORS:
+                key = prefix.rstrip(".") or "non_field_errors"
+            else:
+                key = f"{prefix}{'outreach_id' if field == 'outreach' else field}"
+            errors.setdefault(key, []).extend(messages)
+
+
+def _owned_outreach(account: Account, outreach_id: Any, errors: dict[str, list[str]]) -> Outreach | None:
+    if outreach_id in (None, ""):
+        return None
+    try:
+        return Outreach.objects.get(account=account, pk=uuid.UUID(str(outreach_id)))
+    except (ValueError, Outreach.DoesNotExist):
+        errors.setdefault("outreach_id", []).append("No outreach with this id.")
+        return None
+
+
+def _build_steps(campaign: Campaign, steps: list[dict[str, Any]], errors: dict) -> list[SequenceStep]:
+    built = []
+    for index, data in enumerate(steps):
+        values = {k: v for k, v in data.items() if k in STEP_FIELDS and v is not None}
+        values.setdefault("position", index + 1)
+        step = SequenceStep(campaign=campaign, **values)
+        _check(errors, step, prefix=f"sequence_steps[{index}].", exclude=("campaign",))
+        built.append(step)
+    positions = sorted(s.position for s in built if isinstance(s.position, int))
+    if not built:
+        errors.setdefault("sequence_steps", []).append("At least one sequence step is required.")
+    elif positions != list(range(1, len(built) + 1)):
+        errors.setdefault("sequence_steps", []).append(
+            f"Step positions must be unique and contiguous from 1 (1..{len(built)}); got {positions}."
+        )
+    return built
+
+
+def _build_credentials(campaign: Campaign, credentials: list[dict[str, Any]], errors: dict) -> list[SmtpCredential]:
+    built = []
+    for index, data in enumerate(credentials):
+        values = {k: ("" if v is None else v) for k, v in data.items() if k in CREDENTIAL_FIELDS}
+        if values.get("imap_port") == "":
+            values["imap_port"] = None
+        credential = SmtpCredential(campaign=campaign, **values)
+        _check(errors, credential, prefix=f"smtp_credentials[{index}].", exclude=("campaign",))
+        built.append(credential)
+    if not built:
+        errors.setdefault("smtp_credentials", []).append("At least one SMTP credential is required.")
+    return built
+
+
+@transaction.atomic
+def campaign_create(
+    *,
+    account: Account,
+    name: str,
+    smtp_credentials: list[dict[str, Any]],
+    sequence_steps: list[dict[str, Any]],
+    outreach_id: uuid.UUID | str | None = None,
+    **options: Any,
+) -> Campaign:
+    """A pending campaign with its credentials and steps, all in one transaction.
+
+    `options` are the campaign's optional fields (`CAMPAIGN_OPTIONS`), model
+    defaults otherwise. Raises `ValidationFailed` (nothing written) with every
+    problem found, keyed by path (module docstring).
+    """
+    unknown = sorted(set(options) - set(CAMPAIGN_OPTIONS))
+    if unknown:
+        raise TypeError(f"campaign_create() got unexpected options {unknown}")
+    errors: dict[str, list[str]] = {}
+    campaign = Campaign(account=account, name=name, **{k: v for k, v in options.items() if v is not None})
+    campaign.outreach = _owned_outreach(account, outreach_id, errors)
+    _check(errors, campaign, exclude=("account", "outreach"))
+    steps = _build_steps(campaign, sequence_steps, errors)
+    credentials = _build_credentials(campaign, smtp_credentials, errors)
+    _raise_if(errors)
+    campaign.save()
+    SequenceStep.objects.bulk_create(steps)
+    SmtpCredential.objects.bulk_create(credentials)
+    return campaign
+
+
+@transaction.atomic
+def campaign_update(*, campaign: Campaign, data: dict[str, Any]) -> Campaign:
+    """Change the updatable fields in `data` (`UPDATABLE_FIELDS`); any other key is refused.
+
+    `outreach_id: null` unlinks the campaign from its outreach.
+    """
+    errors: dict[str, list[str]] = {}
+    for key in data:
+        if key not in UPDATABLE_FIELDS:
+            errors[key] = [f"Not updatable; updatable fields: {', '.join(UPDATABLE_FIELDS)}."]
+    _raise_if(errors)
+    changed = []
+    for key, value in data.items():
+        if key == "outreach_id":
+            campaign.outreach = _owned_outreach(campaign.account, value, errors)
+            changed.append("outreach")
+        elif value is None:
+            errors[key] = ["This field may not be null."]
+        else:
+            setattr(campaign, key, value)
+            changed.append(key)
+    _check(errors, campaign, exclude=("account", "outreach"))
+    _raise_if(errors)
+    if changed:
+        try:
+            with transaction.atomic():
+                campaign.save(update_fields=[*changed, "updated_at"])
+        except IntegrityError:  # a concurrent update made the pair invalid (e.g. min > max)
+            raise ValidationFailed(
+                "The campaign changed meanwhile; the update would break its rules.",
+                details={"non_field_errors": ["Conflicting concurrent update; retry."]},
+            ) from None
+    return campaign
+
+
+@transaction.atomic
+def campaign_delete(*, campaign: Campaign) -> None:
+    """Delete the campaign with its steps, credentials, enrollments and skips.
+
+    Everything scheduled for it goes too: the send outbox's rows cascade
+    from their enrollment, so nothing is left for a worker to claim.
+    """
+    campaign.delete()
+
+
+@transaction.atomic
+def smtp_credential_reenable(*, credential: SmtpCredential) -> SmtpCredential:
+    """Put an auto-disabled credential back in rotation (no-op when it is enabled)."""
+    SmtpCredential.objects.filter(pk=credential.pk).update(
+        disabled_at=None, disabled_reason="", updated_at=timezone.now()
+    )
+    credential.refresh_from_db(fields=["disabled_at", "disabled_reason", "updated_at"])
+    return credential
+
+
+@transaction.atomic
+def outreach_create(*, account: Account, name: str, unique_contacts: bool = False) -> Outreach:
+    outreach = Outreach(account=account, name=name, unique_contacts=unique_contacts)
+    errors: dict[str, list[str]] = {}
+    _check(errors, outreach, exclude=("account",))
+    _raise_if(errors)
+    outreach.save()
+    return outreach
+
+
+@transaction.atomic
+def outreach_update(*, outreach: Outreach, data: dict[str, Any]) -> Outreach:
+    """Change `name` and/or `unique_contacts`."""
+    changed = [key for key in ("name", "unique_contacts") if key in data]
+    for key in changed:
+        setattr(outreach, key, data[key])
+    errors: dict[str, list[str]] = {}
+    _check(errors, outreach, exclude=("account",))
+    _raise_if(errors)
+    if changed:
+        outreach.save(update_fields=[*changed, "updated_at"])
+    return outreach
+
+
+@transaction.atomic
+def outreach_delete(*, outreach: Outreach) -> None:
+    """Delete the outreach; its campaigns stay, unlinked (`outreach_id` becomes null)."""
+    outreach.delete()

@@ -15,6 +15,7 @@ api_patterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("", include("contacts.api.urls")),
+    path("", include("enrollments.api.urls")),
     path("", include("campaigns.api.urls")),
     path("", include("webhooks.api.urls")),
 ]

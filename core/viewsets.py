@@ -3,6 +3,7 @@
 from django.db.models import QuerySet
 from rest_framework import viewsets
 
+from .errors import ValidationFailed
 from .lookups import get_or_not_found
 
 
@@ -23,6 +24,15 @@ class AccountScopedViewSet(viewsets.GenericViewSet):
         )
         self.check_object_permissions(self.request, obj)
         return obj
+
+    def filtered(self, filterset) -> QuerySet:
+        """The filterset's queryset; invalid filter values are a 422 naming the parameter."""
+        if not filterset.is_valid():
+            raise ValidationFailed(
+                "Invalid filter: " + ", ".join(sorted(filterset.errors)),
+                details={name: list(messages) for name, messages in filterset.errors.items()},
+            )
+        return filterset.qs
 
     def paginated(self, queryset: QuerySet, serializer_class):
         page = self.paginate_queryset(queryset)

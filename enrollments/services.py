@@ -1,0 +1,299 @@
+"""Writes for enrollments: the state machine, bulk and single enroll.
+
+The state machine is the one place an enrollment's status changes:
+
+    pending → sent → opened → replied        sent → replied
+    pending | sent | opened → bounced
+    any state → unsubscribed (sets unsubscribed_at; the sequence stops)
+
+replied, bounced and unsubscribed are final. Each transition is a
+conditional UPDATE (`WHERE status IN (allowed sources) AND unsubscribed_at IS
+NULL`), so a late or duplicate event (an open after a reply, a second
+bounce) matches no row, changes nothing and emits nothing. A real
+transition records its webhook event in the same transaction.
+"""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import IntegrityError, connection, models, transaction
+from django.utils import timezone
+
+from campaigns.models import Campaign
+from contacts.models import Contact, ContactImport
+from contacts.mx import MxStatus, check_domains, domain_of
+from core.errors import ApplicationError
+from webhooks import events
+from webhooks.services import webhook_event_record
+
+from .models import Enrollment, EnrollmentSkip
+
+Status = Enrollment.Status
+
+# target status -> the statuses it may come from
+ALLOWED_SOURCES: dict[str, tuple[str, ...]] = {
+    Status.SENT: (Status.PENDING,),
+    Status.OPENED: (Status.SENT,),
+    Status.REPLIED: (Status.SENT, Status.OPENED),
+    Status.BOUNCED: (Status.PENDING, Status.SENT, Status.OPENED),
+}
+FINAL_STATUSES = (Status.REPLIED, Status.BOUNCED)
+EVENT_FOR_STATUS = {
+    Status.SENT: events.ENROLLMENT_SENT,
+    Status.OPENED: events.ENROLLMENT_OPENED,
+    Status.REPLIED: events.ENROLLMENT_REPLIED,
+    Status.BOUNCED: events.ENROLLMENT_BOUNCED,
+}
+PRIORITY_CREATED_AT = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)
+
+SKIP_REASONS = {
+    EnrollmentSkip.Kind.ALREADY_ENROLLED: "Already enrolled in this campaign",
+    EnrollmentSkip.Kind.CROSS_CAMPAIGN_DUPLICATE: "Already enrolled in another campaign in this outreach",
+}
+
+
+def enrollment_event_data(enrollment: Enrollment, *, step: int | None = None) -> dict[str, Any]:
+    """The `data` of an enrollment.* webhook event."""
+
+    def stamp(value):
+        return value.isoformat().replace("+00:00", "Z") if value else None
+
+    return {
+        "id": str(enrollment.uuid),
+        "campaign_id": str(enrollment.campaign_id),
+        "contact": {"id": str(enrollment.contact_id), "email": enrollment.contact.email},
+        "smtp_credential_id": str(enrollment.smtp_credential_id) if enrollment.smtp_credential_id else None,
+        "step": step,
+        "status": enrollment.status,
+        "batch_number": enrollment.batch_number,
+        "created_at": stamp(enrollment.created_at),
+        "sent_at": stamp(enrollment.sent_at),
+        "opened_at": stamp(enrollment.opened_at),
+        "replied_at": stamp(enrollment.replied_at),
+        "bounced_at": stamp(enrollment.bounced_at),
+        "bounce_reason": enrollment.bounce_reason,
+        "unsubscribed_at": stamp(enrollment.unsubscribed_at),
+        "completed_at": stamp(enrollment.completed_at),
+    }
+
+
+def _record_event(enrollment_id: int, event_type: str, *, step: int | None = None) -> Enrollment:
+    enrollment = Enrollment.objects.select_related("contact", "campaign__account").get(pk=enrollment_id)
+    webhook_event_record(
+        account=enrollment.campaign.account, type=event_type, data=enrollment_event_data(enrollment, step=step)
+    )
+    return enrollment
+
+
+def enrollment_transition(
+    *,
+    enrollment_id: int,
+    to: str,
+    at: datetime.datetime | None = None,
+    bounce_reason: str | None = None,
+    smtp_credential_id: Any = None,
+    step: int | None = None,
+) -> Enrollment | None:
+    """Move an enrollment to `to` if the state machine allows it from where it is.
+
+    Returns the updated enrollment, or None when the transition does not
+    apply (already there, a final state, unsubscribed): nothing changed and
+    no event was recorded. `smtp_credential_id` is recorded on `sent`.
+    """
+    if to not in ALLOWED_SOURCES:
+        raise ValueError(f"Unknown target status {to!r}")
+    at = at or timezone.now()
+    changes: dict[str, Any] = {"status": to, f"{to}_at": at, "updated_at": timezone.now()}
+    if to == Status.BOUNCED:
+        changes["bounce_reason"] = (bounce_reason or "")[:2000]
+    if to == Status.SENT and smtp_credential_id is not None:
+        changes["smtp_credential_id"] = smtp_credential_id
+    with transaction.atomic():
+        moved = Enrollment.objects.filter(
+            pk=enrollment_id, status__in=ALLOWED_SOURCES[to], unsubscribed_at__isnull=True
+        ).update(**changes)
+        if not moved:
+            return None
+        return _record_event(enrollment_id, EVENT_FOR_STATUS[to], step=step)
+
+
+def enrollment_unsubscribe(*, enrollment_id: int, at: datetime.datetime | None = None) -> Enrollment | None:
+    """Stop the sequence: stamp `unsubscribed_at` once; None when it already was."""
+    now = timezone.now()
+    with transaction.atomic():
+        moved = Enrollment.objects.filter(pk=enrollment_id, unsubscribed_at__isnull=True).update(
+            unsubscribed_at=at or now, updated_at=now
+        )
+        if not moved:
+            return None
+        return _record_event(enrollment_id, events.ENROLLMENT_UNSUBSCRIBED)
+
+
+def enrollments_unsubscribe_contact(*, contact: Contact, at: datetime.datetime | None = None) -> list[Enrollment]:
+    """Stop every enrollment of `contact` that is not stopped yet (one event each)."""
+    with transaction.atomic():
+        ids = list(
+            Enrollment.objects.filter(contact=contact, unsubscribed_at__isnull=True).values_list("id", flat=True)
+        )
+        stopped = [enrollment_unsubscribe(enrollment_id=pk, at=at) for pk in ids]
+    return [e for e in stopped if e is not None]
+
+
+# --- enrolling -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class EnrollResult:
+    enrolled: int
+    batches: int
+    batch_size: int
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+
+
+def enrollment_enroll_contact(
+    *, campaign: Campaign, contact: Contact, batch_number: int = 0, priority: bool = False
+) -> Enrollment:
+    """Enroll one contact. Raises 422 `contact_unsubscribed` or `contact_already_enrolled`."""
+    if not contact.subscribed:
+        raise ApplicationError(
+            "The contact is unsubscribed and cannot be enrolled.", code="contact_unsubscribed", status_code=422
+        )
+    created_at = PRIORITY_CREATED_AT if priority else timezone.now()
+    try:
+        with transaction.atomic():
+            return Enrollment.objects.create(
+                campaign=campaign, contact=contact, batch_number=batch_number, created_at=created_at
+            )
+    except IntegrityError:
+        raise ApplicationError(
+            "The contact is already enrolled in this campaign.", code="contact_already_enrolled", status_code=422
+        ) from None
+
+
+# The few places raw SQL differs between PostgreSQL and SQLite (`make run`).
+_NEW_UUID_SQL = {"postgresql": "gen_random_uuid()", "sqlite": "lower(hex(randomblob(16)))"}
+_UUID_TYPE = {"postgresql": "uuid", "sqlite": "char(32)"}
+
+
+def _vendor(choices: dict[str, str]) -> str:
+    return choices.get(connection.vendor, choices["postgresql"])
+
+
+def _uuid_param(value: Any) -> Any:
+    """A UUID as the backend stores it (SQLite: 32 hex digits)."""
+    return None if value is None else models.UUIDField().get_db_prep_value(value, connection)
+
+
+_CANDIDATES_SQL = """
+CREATE TEMP TABLE enroll_candidates AS
+SELECT c.id AS contact_id, c.email AS email, c.created_at AS created_at,
+       CASE
+         WHEN EXISTS (SELECT 1 FROM enrollments_enrollment e
+                      WHERE e.campaign_id = %(campaign_id)s AND e.contact_id = c.id)
+           THEN 'already_enrolled'
+         WHEN %(outreach_id)s IS NOT NULL AND EXISTS (
+                SELECT 1 FROM enrollments_enrollment e
+                JOIN campaigns_campaign sibling ON sibling.id = e.campaign_id
+                WHERE sibling.outreach_id = %(outreach_id)s AND sibling.id <> %(campaign_id)s
+                  AND e.contact_id = c.id)
+           THEN 'cross_campaign_duplicate'
+         WHEN c.id IN (SELECT contact_id FROM enroll_mx_invalid)
+           THEN 'mx_invalid'
+       END AS skip_kind
+FROM contacts_contactimportmember m
+JOIN contacts_contact c ON c.id = m.contact_id
+WHERE m.contact_import_id = %(import_id)s AND c.subscribed = %(true)s AND c.account_id = %(account_id)s
+"""
+
+_INSERT_ENROLLMENTS_SQL = """
+INSERT INTO enrollments_enrollment
+    (uuid, campaign_id, contact_id, status, batch_number, created_at, updated_at)
+SELECT {new_uuid}, %(campaign_id)s, contact_id, 'pending',
+       %(first_batch)s + (ROW_NUMBER() OVER (ORDER BY created_at, contact_id) - 1) / %(batch_size)s,
+       %(now)s, %(now)s
+FROM enroll_candidates WHERE skip_kind IS NULL
+ORDER BY created_at, contact_id
+ON CONFLICT (campaign_id, contact_id) DO NOTHING
+"""
+
+_INSERT_SKIPS_SQL = """
+INSERT INTO enrollments_enrollmentskip (id, campaign_id, contact_id, email, kind, reason, created_at)
+SELECT {new_uuid}, %(campaign_id)s, c.contact_id, c.email, c.skip_kind,
+       COALESCE(r.reason, ''), %(now)s
+FROM enroll_candidates c LEFT JOIN enroll_mx_invalid r ON r.contact_id = c.contact_id
+WHERE c.skip_kind IS NOT NULL
+ON CONFLICT (campaign_id, contact_id, kind) DO NOTHING
+"""
+
+
+def _mx_invalid_contacts(*, contact_import: ContactImport, campaign: Campaign) -> list[tuple[Any, str]]:
+    """(contact id, reason) for the import's contacts whose domain provably takes no mail.
+
+    Resolved before any lock is taken: DNS may take seconds.
+    """
+    if not campaign.verify_email_mx:
+        return []
+    emails = list(contact_import.contacts.filter(subscribed=True).values_list("id", "email"))
+    verdicts = check_domains(domain_of(email) for _, email in emails)
+    invalid = []
+    for contact_id, email in emails:
+        verdict = verdicts[domain_of(email)]
+        if verdict.status == MxStatus.INVALID:
+            invalid.append((contact_id, f"No MX record for {domain_of(email)}: {verdict.reason}"[:255]))
+    return invalid
+
+
+def enrollments_enroll_import(
+    *, campaign: Campaign, contact_import: ContactImport, batch_size: int = 50
+) -> EnrollResult:
+    """Enroll every subscribed contact of the import not yet in the campaign, in a few statements.
+
+    Batches are numbered after the campaign's highest batch so far. Skips (already
+    enrolled, enrolled in a sibling campaign of a `unique_contacts` outreach, no MX
+    when `verify_email_mx`) are recorded once each and reported. The campaign row
+    is locked for the write, so two concurrent enrolls run one after the other and
+    never duplicate an enrollment or a skip.
+    """
+    mx_invalid = _mx_invalid_contacts(contact_import=contact_import, campaign=campaign)
+    new_uuid = _vendor(_NEW_UUID_SQL)
+    with transaction.atomic(), connection.cursor() as cursor:
+        locked = Campaign.objects.select_for_update(of=("self",)).select_related("outreach").get(pk=campaign.pk)
+        outreach = locked.outreach if locked.outreach and locked.outreach.unique_contacts else None
+        highest = (
+            Enrollment.objects.filter(campaign=locked).order_by("-batch_number").values_list("batch_number", flat=True)
+        ).first() or 0
+        params = {
+            "campaign_id": _uuid_param(locked.pk),
+            "outreach_id": _uuid_param(outreach.pk if outreach else None),
+            "import_id": _uuid_param(contact_import.pk),
+            "account_id": _uuid_param(locked.account_id),
+            "true": True,
+            "first_batch": highest + 1,
+            "batch_size": batch_size,
+            "now": timezone.now(),
+        }
+        cursor.execute(f"CREATE TEMP TABLE enroll_mx_invalid (contact_id {_vendor(_UUID_TYPE)}, reason varchar(255))")
+        if mx_invalid:
+            rows = [(_uuid_param(contact_id), reason) for contact_id, reason in mx_invalid]
+            cursor.executemany("INSERT INTO enroll_mx_invalid VALUES (%s, %s)", rows)
+        cursor.execute(_CANDIDATES_SQL, params)
+        cursor.execute(_INSERT_ENROLLMENTS_SQL.format(new_uuid=new_uuid), params)
+        enrolled = max(cursor.rowcount, 0)
+        cursor.execute(_INSERT_SKIPS_SQL.format(new_uuid=new_uuid), params)
+        cursor.execute(
+            "SELECT c.contact_id, c.email, c.skip_kind, r.reason FROM enroll_candidates c "
+            "LEFT JOIN enroll_mx_invalid r ON r.contact_id = c.contact_id "
+            "WHERE c.skip_kind IS NOT NULL ORDER BY c.created_at, c.contact_id"
+        )
+        skipped = [
+            {"contact_id": str(uuid.UUID(str(contact_id))), "email": email, "reason": reason or SKIP_REASONS[kind]}
+            for contact_id, email, kind, reason in cursor.fetchall()
+        ]
+        cursor.execute("DROP TABLE enroll_candidates")
+        cursor.execute("DROP TABLE enroll_mx_invalid")
+    batches = -(-enrolled // batch_size)
+    return EnrollResult(enrolled=enrolled, batches=batches, batch_size=batch_size, skipped=skipped)

@@ -18,9 +18,11 @@ RULES = {
 @pytest.fixture
 def dns_server():
     cache.clear()
-    with DnsResponder(lambda domain: RULES.get(domain, "nxdomain")) as server:
-        with override_settings(DNS_NAMESERVERS=[server.nameserver]):
-            yield server
+    with (
+        DnsResponder(lambda domain: RULES.get(domain, "nxdomain")) as server,
+        override_settings(DNS_NAMESERVERS=[server.nameserver]),
+    ):
+        yield server
     cache.clear()
 
 

@@ -92,9 +92,11 @@ def test_mx_check_skips_domains_that_provably_take_no_mail(api, owner):
     campaign = CampaignFactory(account=owner, verify_email_mx=True)
     contact_import = _import(owner, ["a@good.example.com", "b@gone.example.com", "c@slow.example.com"])
     cache.clear()
-    with DnsResponder(lambda d: rules.get(d, "nxdomain")) as dns_server:
-        with override_settings(DNS_NAMESERVERS=[dns_server.nameserver]):
-            body = _enroll(api, campaign, contact_import).json()
+    with (
+        DnsResponder(lambda d: rules.get(d, "nxdomain")) as dns_server,
+        override_settings(DNS_NAMESERVERS=[dns_server.nameserver]),
+    ):
+        body = _enroll(api, campaign, contact_import).json()
     assert body["enrolled"] == 2  # a timeout is not proof: enrolled, checked again at dispatch
     (skip,) = body["skipped"]
     assert skip["email"] == "b@gone.example.com"

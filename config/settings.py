@@ -217,6 +217,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_AUTHENTICATION": [],
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api",
+    # Several models have a `status` field with different choices: name each enum.
+    "ENUM_NAME_OVERRIDES": {
+        "CampaignStatusEnum": "campaigns.models.Campaign.Status",
+        "EnrollmentStatusEnum": "enrollments.models.Enrollment.Status",
+    },
 }
 
 # Production hardening: values derived from DEBUG, so `check --deploy` is clean

@@ -167,7 +167,7 @@ class SmtpCredentialSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class StatusTotalsSerializer(serializers.Serializer):
+class CampaignStatusTotalsSerializer(serializers.Serializer):
     pending = serializers.IntegerField()
     sent = serializers.IntegerField()
     opened = serializers.IntegerField()
@@ -175,25 +175,25 @@ class StatusTotalsSerializer(serializers.Serializer):
     bounced = serializers.IntegerField()
 
 
-class RatesSerializer(serializers.Serializer):
+class CampaignRatesSerializer(serializers.Serializer):
     bounce_rate = serializers.FloatField(help_text="Bounces over messages sent, %.")
     open_rate = serializers.FloatField(help_text="Enrollments opened over enrollments sent to, %.")
     reply_rate = serializers.FloatField(help_text="Enrollments replied over enrollments sent to, %.")
 
 
-class BatchStatsSerializer(serializers.Serializer):
+class CampaignBatchStatsSerializer(serializers.Serializer):
     batch_number = serializers.IntegerField()
-    totals = StatusTotalsSerializer()
+    totals = CampaignStatusTotalsSerializer()
 
 
-class RecentBounceSerializer(serializers.Serializer):
+class CampaignRecentBounceSerializer(serializers.Serializer):
     contact_id = serializers.UUIDField()
     email = serializers.CharField()
     reason = serializers.CharField(allow_null=True)
     bounced_at = serializers.DateTimeField()
 
 
-class CredentialStatsSerializer(serializers.Serializer):
+class CampaignCredentialStatsSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     label = serializers.CharField()
     from_email = serializers.CharField()
@@ -205,7 +205,7 @@ class CredentialStatsSerializer(serializers.Serializer):
     imap_configured = serializers.BooleanField()
 
 
-class SkippedSerializer(serializers.Serializer):
+class CampaignSkippedSerializer(serializers.Serializer):
     mx_invalid = serializers.IntegerField()
     cross_campaign_duplicate = serializers.IntegerField()
     already_enrolled = serializers.IntegerField()
@@ -242,23 +242,23 @@ class CampaignDetailSerializer(serializers.ModelSerializer):
 class CampaignStatsSerializer(serializers.Serializer):
     """The stats keys of the show endpoint (`enrollments.selectors.campaign_stats`)."""
 
-    totals = StatusTotalsSerializer()
-    rates = RatesSerializer()
-    per_batch = BatchStatsSerializer(many=True)
-    recent_bounces = RecentBounceSerializer(many=True)
-    credentials = CredentialStatsSerializer(many=True)
-    skipped = SkippedSerializer()
+    totals = CampaignStatusTotalsSerializer()
+    rates = CampaignRatesSerializer()
+    per_batch = CampaignBatchStatsSerializer(many=True)
+    recent_bounces = CampaignRecentBounceSerializer(many=True)
+    credentials = CampaignCredentialStatsSerializer(many=True)
+    skipped = CampaignSkippedSerializer()
 
 
 class CampaignShowSerializer(CampaignDetailSerializer):
     """For the schema: the campaign and, at the top level, its stats."""
 
-    totals = StatusTotalsSerializer()
-    rates = RatesSerializer()
-    per_batch = BatchStatsSerializer(many=True)
-    recent_bounces = RecentBounceSerializer(many=True)
-    credentials = CredentialStatsSerializer(many=True)
-    skipped = SkippedSerializer()
+    totals = CampaignStatusTotalsSerializer()
+    rates = CampaignRatesSerializer()
+    per_batch = CampaignBatchStatsSerializer(many=True)
+    recent_bounces = CampaignRecentBounceSerializer(many=True)
+    credentials = CampaignCredentialStatsSerializer(many=True)
+    skipped = CampaignSkippedSerializer()
 
     class Meta(CampaignDetailSerializer.Meta):
         fields = [

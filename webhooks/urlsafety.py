@@ -59,8 +59,8 @@ def address_problem(address: IPAddress) -> str | None:
         (address.is_link_local, "a link-local address (cloud metadata lives here)"),
         (address.version == 4 and address in _CGNAT, "a carrier-grade NAT address (100.64.0.0/10)"),
         (address.is_multicast, "a multicast address"),
-        (address.is_private, "a private address"),
         (address.is_reserved, "a reserved address"),
+        (address.is_private, "a private address"),
         (getattr(address, "is_site_local", False), "a site-local address"),
         (not address.is_global, "not a globally routable address"),
     )

@@ -58,6 +58,8 @@ DNS_NAMESERVERS = _read(env.list, "DNS_NAMESERVERS", default=[])
 WEBHOOKS_ALLOW_PRIVATE_URLS = _bool("WEBHOOKS_ALLOW_PRIVATE_URLS", default=False)
 # Outbound webhooks: the total time one delivery attempt may take (connect to last byte).
 WEBHOOKS_DELIVERY_TIMEOUT_SECONDS = _read(env.float, "WEBHOOKS_DELIVERY_TIMEOUT_SECONDS", default=15.0)
+# A PEM file of CAs that verify webhook receivers instead of the system store (private CAs); empty: system CAs.
+WEBHOOKS_CA_BUNDLE = _read(env.str, "WEBHOOKS_CA_BUNDLE", default="")
 # How often beat starts a delivery tick, and how long one tick may keep delivering a backlog.
 WEBHOOKS_TICK_SECONDS = _read(env.float, "WEBHOOKS_TICK_SECONDS", default=2.0)
 WEBHOOKS_TICK_BUDGET_SECONDS = _read(env.float, "WEBHOOKS_TICK_BUDGET_SECONDS", default=30.0)

@@ -24,6 +24,8 @@ import time
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from django.conf import settings
+
 from .urlsafety import UnsafeAddress, resolve_public_addresses
 
 USER_AGENT = "Outreach-Webhooks/1.0"
@@ -31,7 +33,7 @@ MAX_BODY_KEPT = 512  # characters of the receiver's answer stored with a failed 
 MAX_BODY_READ = 64 * 1024  # read past this and the connection is dropped instead of reused
 
 _pool = threading.local()
-_ssl_context: ssl.SSLContext | None = None
+_ssl_contexts: dict[str, ssl.SSLContext] = {}
 
 
 @dataclass
@@ -48,10 +50,11 @@ class PostResult:
 
 
 def _tls_context() -> ssl.SSLContext:
-    global _ssl_context
-    if _ssl_context is None:
-        _ssl_context = ssl.create_default_context()
-    return _ssl_context
+    """Certificate and hostname verification on; the CAs of WEBHOOKS_CA_BUNDLE or the system's."""
+    bundle = settings.WEBHOOKS_CA_BUNDLE
+    if bundle not in _ssl_contexts:
+        _ssl_contexts[bundle] = ssl.create_default_context(cafile=bundle or None)
+    return _ssl_contexts[bundle]
 
 
 class _PinnedHTTPConnection(http.client.HTTPConnection):

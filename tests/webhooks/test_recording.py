@@ -66,3 +66,21 @@ def test_each_transition_is_delivered_exactly_once_to_each_subscribed_endpoint(o
     assert by_path["/hook?replies"] == [str(events[2].id)]
     assert WebhookDelivery.objects.filter(status="succeeded").count() == 5
     assert all_types.deliveries.count() == 4 and replies.deliveries.count() == 1
+
+
+def test_the_purge_task_deletes_old_finished_events_and_keeps_pending_ones(owner):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from webhooks.tasks import purge_webhook_events_task
+
+    WebhookEndpointFactory(account=owner)
+    finished = webhook_event_record(account=owner, type="enrollment.sent", data={})
+    pending = webhook_event_record(account=owner, type="enrollment.opened", data={})
+    recent = webhook_event_record(account=owner, type="enrollment.replied", data={})
+    WebhookDelivery.objects.filter(event=finished).update(status="succeeded", next_attempt_at=None)
+    WebhookEvent.objects.filter(pk__in=[finished.pk, pending.pk]).update(created_at=timezone.now() - timedelta(days=40))
+
+    assert purge_webhook_events_task() == 1
+    assert set(WebhookEvent.objects.values_list("id", flat=True)) == {pending.id, recent.id}

@@ -30,8 +30,8 @@ EVENT_TYPES: dict[str, str] = {
     JOURNEY_ENROLLMENT_COMPLETED: "A journey enrollment went through every step of its journey.",
     WEBHOOK_TEST: "Sent by POST /api/webhook_endpoints/{id}/test to that endpoint only, whatever it subscribes to.",
     WEBHOOK_ENDPOINT_DISABLED: (
-        "An endpoint of the account was disabled (410 Gone, or every delivery failing for 5 days); "
-        "sent to the account's other endpoints."
+        "An endpoint of the account was disabled (410 Gone, every delivery failing for 5 days, or "
+        "PATCH enabled=false); sent to the account's other endpoints."
     ),
 }
 

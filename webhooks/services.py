@@ -80,7 +80,8 @@ def webhook_endpoint_update(*, endpoint: WebhookEndpoint, data: dict[str, Any]) 
     changed: list[str] = []
     if "url" in data:
         endpoint.url = validate_endpoint_url(data["url"])
-        changed.append("url")
+        endpoint.failing_since = None  # a new URL starts a new failure streak
+        changed += ["url", "failing_since"]
     if "description" in data:
         endpoint.description = data["description"] or ""
         changed.append("description")
@@ -94,7 +95,7 @@ def webhook_endpoint_update(*, endpoint: WebhookEndpoint, data: dict[str, Any]) 
                 endpoint.failing_since = None
                 changed += ["enabled", "disabled_reason", "disabled_at", "failing_since"]
             else:
-                webhook_endpoint_disable(endpoint=endpoint, reason="Disabled through the API.", notify=False)
+                webhook_endpoint_disable(endpoint=endpoint, reason="Disabled through the API.")
         if changed:
             endpoint.save(update_fields=[*changed, "updated_at"])
     return endpoint
@@ -138,11 +139,9 @@ def webhook_endpoint_test(*, endpoint: WebhookEndpoint) -> WebhookEvent:
         return _record(account=endpoint.account, type=E.WEBHOOK_TEST, data=data, endpoints=[endpoint])
 
 
-def webhook_endpoint_disable(
-    *, endpoint: WebhookEndpoint, reason: str, now: datetime | None = None, notify: bool = True
-) -> bool:
-    """Disable an enabled endpoint, cancel its pending deliveries and, when `notify`,
-    record `webhook_endpoint.disabled` (delivered to the account's other endpoints).
+def webhook_endpoint_disable(*, endpoint: WebhookEndpoint, reason: str, now: datetime | None = None) -> bool:
+    """Disable an enabled endpoint, cancel its pending deliveries and record
+    `webhook_endpoint.disabled` (shown in the admin, delivered to the account's other endpoints).
 
     Returns False when it was already disabled (nothing changes, nothing is recorded).
     """
@@ -162,15 +161,14 @@ def webhook_endpoint_disable(
             last_error=f"Cancelled: the endpoint was disabled ({reason}).",
             updated_at=now,
         )
-        if notify:
-            data = {
-                "id": str(endpoint.id),
-                "url": endpoint.url,
-                "description": endpoint.description,
-                "disabled_reason": reason,
-                "disabled_at": now,
-            }
-            webhook_event_record(account=endpoint.account, type=E.WEBHOOK_ENDPOINT_DISABLED, data=data)
+        data = {
+            "id": str(endpoint.id),
+            "url": endpoint.url,
+            "description": endpoint.description,
+            "disabled_reason": reason,
+            "disabled_at": now,
+        }
+        webhook_event_record(account=endpoint.account, type=E.WEBHOOK_ENDPOINT_DISABLED, data=data)
     return True
 
 

@@ -213,3 +213,11 @@ def test_only_the_caller_sees_its_endpoints(api, outsider):
     WebhookEndpointFactory(account=outsider)
     assert api.get("/api/webhook_endpoints").json() == []
     assert not WebhookEvent.objects.exists()
+
+
+def test_disabling_through_the_api_records_webhook_endpoint_disabled(api, owner):
+    endpoint = WebhookEndpointFactory(account=owner)
+    api.patch(f"/api/webhook_endpoints/{endpoint.id}", {"enabled": False}, format="json")
+    api.patch(f"/api/webhook_endpoints/{endpoint.id}", {"enabled": False}, format="json")  # already disabled
+    (event,) = WebhookEvent.objects.filter(type="webhook_endpoint.disabled")
+    assert event.data["id"] == str(endpoint.id) and event.data["disabled_reason"] == "Disabled through the API."

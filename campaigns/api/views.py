@@ -18,12 +18,12 @@ from .serializers import (
     CampaignListSerializer,
     CampaignPreviewSerializer,
     CampaignShowSerializer,
-    CampaignStatsSerializer,
     CampaignUpdateInputSerializer,
     OutreachCreateInputSerializer,
     OutreachSerializer,
     OutreachUpdateInputSerializer,
     SmtpCredentialSerializer,
+    stats_representation,
     unwrap_campaign,
 )
 
@@ -172,7 +172,7 @@ class CampaignViewSet(mixins.ListModelMixin, AccountScopedViewSet):
         campaign = self.get_object()
         credentials = list(campaign.smtp_credentials.all())
         stats = campaign_stats(campaign=campaign, credentials=credentials)
-        return Response({**CampaignDetailSerializer(campaign).data, **CampaignStatsSerializer(stats).data})
+        return Response({**CampaignDetailSerializer(campaign).data, **stats_representation(stats)})
 
     def partial_update(self, request, pk=None):
         campaign = self.get_object()

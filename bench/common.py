@@ -65,27 +65,36 @@ def median_seconds(fn: Callable[[], Any], *, repeat: int = 5, warmup: int = 1) -
     return statistics.median(samples)
 
 
+# Bulky rows of an account, deleted set-based before the account itself.
+BULK_PURGE_SQL = [
+    "DELETE FROM enrollments_enrollment e USING campaigns_campaign c "
+    "WHERE e.campaign_id = c.id AND c.account_id = ANY(%s)",
+    "DELETE FROM enrollments_enrollmentskip s USING campaigns_campaign c "
+    "WHERE s.campaign_id = c.id AND c.account_id = ANY(%s)",
+    "DELETE FROM contacts_contactimportmember m USING contacts_contactimport i "
+    "WHERE m.contact_import_id = i.id AND i.account_id = ANY(%s)",
+    "DELETE FROM contacts_contact WHERE account_id = ANY(%s)",
+]
+
+
 class BenchContext:
     """Shared helpers; each group seeds and cleans up its own data."""
 
     def fresh_account(self, name: str):
         """A new, empty account (an older one of the same name is deleted first)."""
-        from django.db import connection
+        from django.db import connection, transaction
 
         from accounts.models import Account
         from accounts.services import account_get_or_create
 
         old = list(Account.objects.filter(name=name).values_list("id", flat=True))
         if old:
-            # Set-based delete of the bulky rows first; the ORM cascade would walk them one by one.
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "DELETE FROM contacts_contactimportmember m USING contacts_contactimport i "
-                    "WHERE m.contact_import_id = i.id AND i.account_id = ANY(%s)",
-                    [old],
-                )
-                cursor.execute("DELETE FROM contacts_contact WHERE account_id = ANY(%s)", [old])
-            Account.objects.filter(id__in=old).delete()
+            # Set-based deletes of the bulky rows first (the ORM cascade would walk
+            # them one by one); foreign keys are deferred, so the order is free.
+            with transaction.atomic(), connection.cursor() as cursor:
+                for statement in BULK_PURGE_SQL:
+                    cursor.execute(statement, [old])
+                Account.objects.filter(id__in=old).delete()
         return account_get_or_create(name=name)[0]
 
     def api_client(self, account):

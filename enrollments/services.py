@@ -65,7 +65,8 @@ def enrollment_event_data(enrollment: Enrollment, *, step: int | None = None) ->
     return {
         "id": str(enrollment.uuid),
         "campaign_id": str(enrollment.campaign_id),
-        "contact": {"id": str(enrollment.contact_id), "email": enrollment.contact.email},
+        "contact_id": str(enrollment.contact_id),
+        "contact_email": enrollment.contact.email,
         "smtp_credential_id": str(enrollment.smtp_credential_id) if enrollment.smtp_credential_id else None,
         "step": step,
         "status": enrollment.status,

@@ -29,6 +29,8 @@ UNSUBSCRIBED = (422, "contact_unsubscribed", "enroll_contact for an unsubscribed
 class CampaignEnrollmentViewSet(AccountScopedViewSet):
     """The enrollment workflow of one campaign: /api/campaigns/{campaign_id}/…"""
 
+    queryset = listing.Enrollment.objects.none()  # for the schema; every handler scopes its own reads
+
     def campaign(self) -> Campaign:
         return get_or_not_found(
             Campaign.objects.filter(account=self.request.user),

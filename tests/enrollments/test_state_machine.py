@@ -113,5 +113,14 @@ def test_the_event_payload_carries_the_enrollment(enrollment):
     data = event.data
     assert data["id"] == str(enrollment.uuid)
     assert data["campaign_id"] == str(enrollment.campaign_id)
-    assert data["contact"] == {"id": str(enrollment.contact_id), "email": enrollment.contact.email}
+    assert (data["contact_id"], data["contact_email"]) == (str(enrollment.contact_id), enrollment.contact.email)
     assert data["status"] == "sent" and data["step"] == 1 and data["sent_at"].endswith("Z")
+
+
+def test_the_event_payload_has_exactly_the_documented_fields(enrollment):
+    from webhooks.api.event_schema import EnrollmentData
+
+    enrollment_transition(enrollment_id=enrollment.pk, to="sent", step=1)
+    data = WebhookEvent.objects.get(type="enrollment.sent").data
+    assert set(data) == set(EnrollmentData().fields)
+    assert EnrollmentData(data=data).is_valid(), EnrollmentData(data=data).errors

@@ -1,0 +1,67 @@
+"""The send outbox: one ScheduledSend row per (enrollment, step).
+
+Scheduled work lives here, in PostgreSQL, never in the broker (DESIGN.md, "The
+send pipeline"): dispatch writes these rows, the beat tick claims the due
+ones with SKIP LOCKED, and workers send them exactly once.
+
+Status:
+    scheduled → queued (claimed, with a lease) → sending (committed just
+    before the message is handed to the server) → sent | failed
+    scheduled | queued → canceled (the enrollment stopped, the campaign was deleted, …)
+    sending, lease expired → unknown (the outcome is not known: never re-sent
+    automatically; an operator may release it)
+"""
+
+from django.db import models
+from django.db.models import Q
+
+from campaigns.models import Campaign, SequenceStep, SmtpCredential
+from core.ids import uuid7
+from enrollments.models import Enrollment
+
+
+class ScheduledSend(models.Model):
+    class Status(models.TextChoices):
+        SCHEDULED = "scheduled"
+        QUEUED = "queued"
+        SENDING = "sending"
+        SENT = "sent"
+        FAILED = "failed"
+        CANCELED = "canceled"
+        UNKNOWN = "unknown"
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    # Denormalised from the enrollment: the forecast, pause/resume and the
+    # stats group by campaign without a join over millions of enrollments.
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="scheduled_sends", db_index=False)
+    enrollment = models.ForeignKey(Enrollment, on_delete=models.CASCADE, related_name="scheduled_sends", db_index=False)
+    step = models.ForeignKey(SequenceStep, on_delete=models.CASCADE, related_name="scheduled_sends")
+    smtp_credential = models.ForeignKey(
+        SmtpCredential, on_delete=models.SET_NULL, null=True, blank=True, related_name="scheduled_sends"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.SCHEDULED)
+    send_at = models.DateTimeField()
+    attempts = models.PositiveIntegerField(default=0)
+    message_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+    claimed_by = models.CharField(max_length=100, blank=True, default="")
+    lease_until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["enrollment", "step"], name="send_unique_enrollment_step"),
+        ]
+        indexes = [
+            # The due-claim: scheduled rows by time, nothing else in the index.
+            models.Index(fields=["send_at"], condition=Q(status="scheduled"), name="send_due"),
+            # Forecast and pause/resume: a campaign's rows by status and time.
+            models.Index(fields=["campaign", "status", "send_at"], name="send_campaign_status"),
+            # Leases to reclaim.
+            models.Index(fields=["lease_until"], condition=Q(status__in=["queued", "sending"]), name="send_leased"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.enrollment_id} step {self.step_id} ({self.status})"

@@ -10,11 +10,19 @@ Status:
     scheduled | queued → canceled (the enrollment stopped, the campaign was deleted, …)
     sending, lease expired → unknown (the outcome is not known: never re-sent
     automatically; an operator may release it)
+    sending → bounced (the server refused the recipient with a 5xx: a message
+    was handed over and refused; counts as a message in bounce rates)
+
+`SmtpCredentialDay` and `AccountMonth` are the reservation counters of the
+daily and monthly limits (reserved with a conditional UPDATE before a send);
+`CampaignPause` remembers when a campaign was paused, so resume can shift
+its schedule by the time paused.
 """
 
 from django.db import models
 from django.db.models import Q
 
+from accounts.models import Account
 from campaigns.models import Campaign, SequenceStep, SmtpCredential
 from core.ids import uuid7
 from enrollments.models import Enrollment
@@ -29,6 +37,7 @@ class ScheduledSend(models.Model):
         FAILED = "failed"
         CANCELED = "canceled"
         UNKNOWN = "unknown"
+        BOUNCED = "bounced"
 
     id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     # Denormalised from the enrollment: the forecast, pause/resume and the
@@ -65,3 +74,72 @@ class ScheduledSend(models.Model):
 
     def __str__(self) -> str:
         return f"{self.enrollment_id} step {self.step_id} ({self.status})"
+
+
+
+
+class SmtpCredentialDay(models.Model):
+    """One credential's counters for one day (in the account's time zone).
+
+    `reserved` is the daily-limit counter: incremented with
+    `UPDATE … WHERE reserved < daily_limit` before a message is handed over,
+    given back when the send is known not to have happened (4xx, connect
+    error). `sent` and `bounced` count outcomes: messages the server took,
+    and messages it refused with a 5xx; together they are the messages sent
+    through the credential (the bounce-rate denominator).
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    smtp_credential = models.ForeignKey(SmtpCredential, on_delete=models.CASCADE, related_name="days", db_index=False)
+    day = models.DateField()
+    reserved = models.PositiveIntegerField(default=0)
+    sent = models.PositiveIntegerField(default=0)
+    bounced = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["smtp_credential", "day"], name="credential_day_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.smtp_credential_id} {self.day}: {self.reserved} reserved"
+
+
+class AccountMonth(models.Model):
+    """An account's sends in one calendar month (its time zone): the plan-limit counter.
+
+    `reserved` is incremented with `UPDATE … WHERE reserved < monthly_limit`
+    in the same transaction as the daily reservation, and given back with it.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="months", db_index=False)
+    month = models.DateField(help_text="The first day of the month.")
+    reserved = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "month"], name="account_month_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} {self.month:%Y-%m}: {self.reserved}"
+
+
+class CampaignPause(models.Model):
+    """A pause of a campaign; the open one (`resumed_at` null) is the current pause."""
+
+    id = models.BigAutoField(primary_key=True)
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="pauses")
+    paused_at = models.DateTimeField()
+    resumed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign"], condition=Q(resumed_at__isnull=True), name="campaign_one_open_pause"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id} paused {self.paused_at:%Y-%m-%d %H:%M}"

@@ -76,8 +76,6 @@ class ScheduledSend(models.Model):
         return f"{self.enrollment_id} step {self.step_id} ({self.status})"
 
 
-
-
 class SmtpCredentialDay(models.Model):
     """One credential's counters for one day (in the account's time zone).
 
@@ -143,3 +141,7 @@ class CampaignPause(models.Model):
 
     def __str__(self) -> str:
         return f"{self.campaign_id} paused {self.paused_at:%Y-%m-%d %H:%M}"
+
+
+# Inbound events (issue 6): tracking hits, inbound mail, provider events, IMAP sync state.
+from mailing.inbound_models import ImapSyncState, InboundMessage, ProviderEvent, TrackingEvent  # noqa: E402, F401

@@ -1,3 +1,5 @@
+from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 
 from .models import Account, ApiKey
@@ -16,12 +18,47 @@ class ApiKeyInline(admin.TabularInline):
         return False
 
 
+class AccountForm(forms.ModelForm):
+    """The SMTP2GO Authorization value is write-only, like every secret in the admin."""
+
+    new_inbound_webhook_authorization = forms.CharField(
+        label="SMTP2GO webhook Authorization",
+        required=False,
+        strip=True,
+        help_text='Write-only: "Basic <base64 user:password>" or "Bearer <token>"; blank keeps the stored value.',
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+    )
+    clear_inbound_webhook_authorization = forms.BooleanField(label="Require no Authorization header", required=False)
+
+    class Meta:
+        model = Account
+        fields = ("name", "monthly_limit", "timezone")
+
+    def clean(self):
+        cleaned = super().clean()
+        value = cleaned.get("new_inbound_webhook_authorization")
+        if value:
+            if value.split(" ", 1)[0].lower() not in ("basic", "bearer") or " " not in value:
+                self.add_error("new_inbound_webhook_authorization", 'Start with "Basic " or "Bearer ".')
+            self.instance.inbound_webhook_authorization = value
+        elif cleaned.get("clear_inbound_webhook_authorization"):
+            self.instance.inbound_webhook_authorization = ""
+        return cleaned
+
+
 @admin.register(Account)
 class AccountAdmin(admin.ModelAdmin):
+    form = AccountForm
     list_display = ("name", "monthly_limit", "timezone", "created_at")
     search_fields = ("name",)
-    readonly_fields = ("id", "created_at", "updated_at")
+    readonly_fields = ("id", "smtp2go_webhook_url", "created_at", "updated_at")
     inlines = [ApiKeyInline]
+
+    @admin.display(description="SMTP2GO webhook URL")
+    def smtp2go_webhook_url(self, obj):
+        if obj is None or obj.pk is None:
+            return "Shown once the account is saved."
+        return f"{settings.PUBLIC_BASE_URL}/api/inbound/smtp2go/{obj.inbound_webhook_token}"
 
 
 @admin.register(ApiKey)

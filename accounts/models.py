@@ -1,8 +1,15 @@
+import secrets
 import uuid
 import zoneinfo
 
 from django.core.exceptions import ValidationError
 from django.db import models
+
+from core.fields import EncryptedTextField
+
+
+def new_inbound_webhook_secret() -> str:
+    return secrets.token_urlsafe(32)
 
 
 def validate_timezone(value: str) -> None:
@@ -21,6 +28,13 @@ class Account(models.Model):
         help_text="Sends allowed per calendar month. Empty: unlimited. 0: nothing may be sent.",
     )
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    # Inbound provider webhooks (issue 6): the secret part of the account's
+    # SMTP2GO webhook URL (shown in the admin, compared in constant time), and
+    # an optional Authorization header value SMTP2GO must send as well.
+    inbound_webhook_secret = models.CharField(max_length=64, default=new_inbound_webhook_secret, editable=False)
+    inbound_webhook_authorization = EncryptedTextField(
+        blank=True, default="", help_text='Optional: "Basic <base64>" or "Bearer <token>" SMTP2GO must send.'
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -29,6 +43,11 @@ class Account(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def inbound_webhook_token(self) -> str:
+        """The `<account_token>` of `/api/inbound/smtp2go/<account_token>`: the account id, then the secret."""
+        return f"{self.id.hex}{self.inbound_webhook_secret}"
 
     # DRF's IsAuthenticated reads request.user.is_authenticated; an API
     # request's "user" is the account its key belongs to.

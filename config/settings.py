@@ -52,6 +52,18 @@ CSRF_TRUSTED_ORIGINS = _read(env.list, "CSRF_TRUSTED_ORIGINS", default=[])
 FIELD_ENCRYPTION_KEYS = _read(env.list, "FIELD_ENCRYPTION_KEYS", default=[DEV_FIELD_ENCRYPTION_KEY])
 # Base of the links put into emails (tracking pixel, unsubscribe).
 PUBLIC_BASE_URL = _read(env.str, "PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# Inbound events (mailing, issue 6): tracking token lifetimes, the prefetch window in which a known
+# image proxy's pixel load is not an open, an optional mailto for List-Unsubscribe, reply-detection
+# polling (interval, timeout, backoff after a failure, extra CA bundle for IMAP TLS).
+TRACKING_TOKEN_MAX_AGE_DAYS = _read(env.int, "TRACKING_TOKEN_MAX_AGE_DAYS", default=365)
+UNSUBSCRIBE_TOKEN_MAX_AGE_DAYS = _read(env.int, "UNSUBSCRIBE_TOKEN_MAX_AGE_DAYS", default=1095)
+OPEN_PREFETCH_WINDOW_SECONDS = _read(env.int, "OPEN_PREFETCH_WINDOW_SECONDS", default=60)
+UNSUBSCRIBE_MAILTO = _read(env.str, "UNSUBSCRIBE_MAILTO", default="")
+IMAP_POLL_SECONDS = _read(env.float, "IMAP_POLL_SECONDS", default=180.0)
+IMAP_TIMEOUT_SECONDS = _read(env.float, "IMAP_TIMEOUT_SECONDS", default=30.0)
+IMAP_BACKOFF_BASE_SECONDS = _read(env.int, "IMAP_BACKOFF_BASE_SECONDS", default=60)
+IMAP_BACKOFF_MAX_SECONDS = _read(env.int, "IMAP_BACKOFF_MAX_SECONDS", default=6 * 3600)
+IMAP_CA_BUNDLE = _read(env.str, "IMAP_CA_BUNDLE", default="")
 # Comma-separated host[:port]; empty means the system resolver.
 DNS_NAMESERVERS = _read(env.list, "DNS_NAMESERVERS", default=[])
 # Development and tests only: lets webhook URLs point at private addresses.
@@ -152,8 +164,20 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = _bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
+# Task modules autodiscovery does not find (it only imports <app>.tasks).
+CELERY_IMPORTS = ("mailing.inbound_tasks",)
 # Every periodic job of the product; each app's task module names what it runs.
 CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE["mailing-poll-imap"] = {
+    "task": "mailing.poll_imap_mailboxes",
+    "schedule": IMAP_POLL_SECONDS,
+    "options": {"expires": IMAP_POLL_SECONDS},
+}
+CELERY_BEAT_SCHEDULE["mailing-apply-pending-provider-events"] = {
+    "task": "mailing.apply_pending_provider_events",
+    "schedule": 60.0,
+    "options": {"expires": 60.0},
+}
 CELERY_BEAT_SCHEDULE["webhooks-deliver"] = {
     "task": "webhooks.deliver_webhooks",
     "schedule": WEBHOOKS_TICK_SECONDS,

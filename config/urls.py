@@ -10,6 +10,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from core.health import healthz
 from core.views import api_not_found
+from mailing.inbound_urls import api_urlpatterns as inbound_api_patterns
+from mailing.inbound_urls import public_urlpatterns as inbound_public_patterns
 
 api_patterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -18,11 +20,13 @@ api_patterns = [
     path("", include("enrollments.api.urls")),
     path("", include("campaigns.api.urls")),
     path("", include("webhooks.api.urls")),
+    path("", include(inbound_api_patterns)),
 ]
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
+    path("", include(inbound_public_patterns)),  # /t/ (tracking) and /u/ (unsubscribe) links in emails
     path("api/", include(api_patterns)),
     re_path(r"^api/", api_not_found),
 ]

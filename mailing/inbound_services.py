@@ -1,0 +1,326 @@
+"""Writes for what comes back after a send: opens, clicks, unsubscribes, replies, bounces.
+
+Every status change goes through the enrollment state machine
+(`enrollments.services`), so a late or repeated event changes nothing and
+emits nothing. A reply, a bounce or an unsubscribe also cancels the
+enrollment's later sends (`mailing.services.scheduled_sends_cancel_for_enrollment`);
+an async bounce then runs the sending engine's bounce-rate guard for the
+credential that sent the message.
+
+The open rule (documented in the README): a pixel load counts as the first
+open unless it comes from a known image proxy or prefetcher (Apple Mail
+Privacy Protection's bare `Mozilla/5.0`, Google's and Yahoo's image proxies,
+link scanners such as Mimecast, Proofpoint, Barracuda, Microsoft's
+Safe Links / BingPreview, or no User-Agent at all) within
+`OPEN_PREFETCH_WINDOW_SECONDS` (default 60) of the send. Such loads are
+recorded with `counted=False` and change nothing. The same proxies later,
+outside that window, do count: that is when Gmail's proxy fetches images
+for a person opening the message.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from contacts.models import Contact
+from enrollments.models import Enrollment
+from enrollments.services import enrollment_transition, enrollments_unsubscribe_contact
+from mailing import services as mailing_services
+from mailing.inbound_models import InboundMessage, ProviderEvent, TrackingEvent
+from mailing.models import ScheduledSend
+
+_PREFETCHERS = re.compile(
+    r"^Mozilla/5\.0$|GoogleImageProxy|ggpht\.com|YahooMailProxy|Mimecast|Proofpoint|Barracuda|"
+    r"BingPreview|Safe ?Links|MSOffice.*Protocol Discovery|Symantec|MessageLabs|Forcepoint|"
+    r"Trend ?Micro|SpamTitan|python-requests|Go-http-client|curl/|Wget",
+    re.IGNORECASE,
+)
+
+
+def is_prefetch(*, user_agent: str, sent_at: datetime.datetime | None, at: datetime.datetime) -> bool:
+    """A hit by a known proxy/prefetcher (or with no User-Agent) within the prefetch window of the send."""
+    if sent_at is None:
+        return False
+    window = datetime.timedelta(seconds=getattr(settings, "OPEN_PREFETCH_WINDOW_SECONDS", 60))
+    if at - sent_at > window:
+        return False
+    agent = (user_agent or "").strip()
+    return not agent or bool(_PREFETCHERS.search(agent))
+
+
+def _send_facts(send_id: uuid.UUID) -> tuple[int, datetime.datetime | None, int, str] | None:
+    """(enrollment id, sent_at, step position, enrollment status) of a send, in one query."""
+    return (
+        ScheduledSend.objects.filter(pk=send_id)
+        .values_list("enrollment_id", "sent_at", "step__position", "enrollment__status")
+        .first()
+    )
+
+
+def tracking_open_record(
+    *, send_id: uuid.UUID, user_agent: str = "", ip: str | None = None, at: datetime.datetime | None = None
+) -> bool:
+    """Record a pixel load; True when it was the enrollment's first open (sent → opened).
+
+    Loads after the first open, or for an unknown send, write nothing.
+    """
+    at = at or timezone.now()
+    facts = _send_facts(send_id)
+    if facts is None:
+        return False
+    enrollment_id, sent_at, position, status = facts
+    if status != Enrollment.Status.SENT:
+        return False
+    event = TrackingEvent(
+        kind=TrackingEvent.Kind.OPEN,
+        scheduled_send_id=send_id,
+        enrollment_id=enrollment_id,
+        user_agent=user_agent[:512],
+        ip=ip,
+        created_at=at,
+    )
+    if is_prefetch(user_agent=user_agent, sent_at=sent_at, at=at):
+        event.counted = False
+        event.save(force_insert=True)
+        return False
+    with transaction.atomic():
+        moved = enrollment_transition(enrollment_id=enrollment_id, to=Enrollment.Status.OPENED, at=at, step=position)
+        if moved is not None:
+            event.save(force_insert=True)
+    return moved is not None
+
+
+def tracking_click_record(
+    *, send_id: uuid.UUID, url: str, user_agent: str = "", ip: str | None = None, at: datetime.datetime | None = None
+) -> bool:
+    """Record a click (every one); it also counts as the open when the enrollment is still `sent`.
+
+    Returns whether the click counted (not a prefetcher within the window).
+    """
+    at = at or timezone.now()
+    facts = _send_facts(send_id)
+    if facts is None:
+        return False
+    enrollment_id, sent_at, position, status = facts
+    counted = not is_prefetch(user_agent=user_agent, sent_at=sent_at, at=at)
+    with transaction.atomic():
+        TrackingEvent.objects.create(
+            kind=TrackingEvent.Kind.CLICK,
+            scheduled_send_id=send_id,
+            enrollment_id=enrollment_id,
+            counted=counted,
+            url=url,
+            user_agent=user_agent[:512],
+            ip=ip,
+            created_at=at,
+        )
+        if counted and status == Enrollment.Status.SENT:
+            enrollment_transition(enrollment_id=enrollment_id, to=Enrollment.Status.OPENED, at=at, step=position)
+    return counted
+
+
+def contact_unsubscribe_everywhere(
+    *, contact: Contact, at: datetime.datetime | None = None, send_id: uuid.UUID | None = None, source: str = ""
+) -> bool:
+    """Unsubscribe the contact account-wide and stop every enrollment of it; True when anything changed.
+
+    The contact is marked unsubscribed (its account's contacts are unique by
+    email, so this covers every campaign of the account), each active
+    enrollment is stopped through the state machine (one
+    `enrollment.unsubscribed` event each) and its remaining sends are
+    canceled. Repeating it changes nothing.
+    """
+    at = at or timezone.now()
+    with transaction.atomic():
+        flipped = Contact.objects.filter(pk=contact.pk, subscribed=True).update(
+            subscribed=False, unsubscribed_at=at, updated_at=timezone.now()
+        )
+        stopped = enrollments_unsubscribe_contact(contact=contact, at=at)
+        for enrollment_id in Enrollment.objects.filter(contact=contact).values_list("id", flat=True):
+            mailing_services.scheduled_sends_cancel_for_enrollment(enrollment_id=enrollment_id, reason="unsubscribed")
+        changed = bool(flipped or stopped)
+        if changed and send_id is not None:
+            enrollment_id = ScheduledSend.objects.filter(pk=send_id).values_list("enrollment_id", flat=True).first()
+            if enrollment_id is not None:
+                TrackingEvent.objects.create(
+                    kind=TrackingEvent.Kind.UNSUBSCRIBE,
+                    scheduled_send_id=send_id,
+                    enrollment_id=enrollment_id,
+                    url=source,
+                    created_at=at,
+                )
+    return changed
+
+
+def unsubscribe_from_send(*, send_id: uuid.UUID, source: str, at: datetime.datetime | None = None) -> bool | None:
+    """Unsubscribe the contact a send went to. None for an unknown send; else whether anything changed."""
+    contact = Contact.objects.filter(enrollments__scheduled_sends__pk=send_id).first()
+    if contact is None:
+        return None
+    return contact_unsubscribe_everywhere(contact=contact, at=at, send_id=send_id, source=source)
+
+
+def _bounce_guard(smtp_credential_id: Any) -> None:
+    if smtp_credential_id is not None:
+        mailing_services.smtp_credential_check_bounce_rate(smtp_credential_id=smtp_credential_id)
+
+
+def _send_credential_id(send: ScheduledSend | None, enrollment_id: int | None) -> Any:
+    if send is not None and send.smtp_credential_id is not None:
+        return send.smtp_credential_id
+    if enrollment_id is None:
+        return None
+    return Enrollment.objects.filter(pk=enrollment_id).values_list("smtp_credential_id", flat=True).first()
+
+
+def enrollment_bounce(
+    *, enrollment_id: int, reason: str, at: datetime.datetime, step: int | None = None
+) -> Enrollment | None:
+    """Bounce the enrollment (when the state machine allows) and cancel its later sends."""
+    with transaction.atomic():
+        moved = enrollment_transition(
+            enrollment_id=enrollment_id, to=Enrollment.Status.BOUNCED, at=at, bounce_reason=reason, step=step
+        )
+        if moved is not None:
+            mailing_services.scheduled_sends_cancel_for_enrollment(enrollment_id=enrollment_id, reason="bounced")
+    return moved
+
+
+@dataclass
+class InboundFacts:
+    """What reply detection learned about one message, ready to be recorded."""
+
+    message_id: str
+    kind: str  # InboundMessage.Kind
+    matched_by: str
+    from_email: str
+    subject: str
+    received_at: datetime.datetime
+    snippet: str = ""
+    auto_reply_reason: str = ""
+    dsn_recipient: str = ""
+    dsn_status: str = ""
+    dsn_diagnostic: str = ""
+    imap_uid: int | None = None
+
+
+def inbound_message_record(
+    *, facts: InboundFacts, smtp_credential_id: Any, send: ScheduledSend | None, enrollment_id: int
+) -> InboundMessage | None:
+    """Store one matched inbound message and apply it; None when its Message-ID was already stored.
+
+    A reply moves the enrollment to `replied` and cancels its later sends; an
+    auto-reply and a 4.x.x DSN are recorded only; a 5.x.x DSN bounces the
+    enrollment and then runs the bounce-rate guard for the sending credential.
+    """
+    kind = facts.kind
+    bounced = False
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                message = InboundMessage.objects.create(
+                    smtp_credential_id=smtp_credential_id,
+                    scheduled_send=send,
+                    enrollment_id=enrollment_id,
+                    **vars(facts),
+                )
+        except IntegrityError:
+            return None
+        moved = None
+        if kind == InboundMessage.Kind.REPLY:
+            moved = enrollment_transition(
+                enrollment_id=enrollment_id, to=Enrollment.Status.REPLIED, at=facts.received_at
+            )
+            if moved is not None:
+                mailing_services.scheduled_sends_cancel_for_enrollment(enrollment_id=enrollment_id, reason="replied")
+        elif kind == InboundMessage.Kind.BOUNCE:
+            reason = f"{facts.dsn_status} {facts.dsn_diagnostic}".strip()
+            moved = enrollment_bounce(enrollment_id=enrollment_id, reason=reason, at=facts.received_at)
+            bounced = moved is not None
+        if moved is not None:
+            message.applied = True
+            message.save(update_fields=["applied"])
+    if bounced:
+        _bounce_guard(_send_credential_id(send, enrollment_id))
+    return message
+
+
+# --- provider webhooks (SMTP2GO) ----------------------------------------------------------------------
+
+
+def provider_event_store(*, account_id: Any, fields: dict[str, Any]) -> tuple[ProviderEvent, bool]:
+    """Store a normalized provider event once per idempotency key: (event, created)."""
+    try:
+        with transaction.atomic():
+            return ProviderEvent.objects.create(account_id=account_id, **fields), True
+    except IntegrityError:
+        return ProviderEvent.objects.get(account_id=account_id, idempotency_key=fields["idempotency_key"]), False
+
+
+def _match_send(event: ProviderEvent) -> ScheduledSend | None:
+    """Our send by Message-ID when the event carries it, else the latest send to the recipient (this account)."""
+    sends = ScheduledSend.objects.filter(campaign__account_id=event.account_id)
+    if event.message_id:
+        send = sends.filter(message_id=event.message_id).first()
+        if send is not None:
+            return send
+    if event.recipient:
+        return (
+            sends.filter(enrollment__contact__email=event.recipient.lower(), sent_at__isnull=False)
+            .order_by("-sent_at")
+            .first()
+        )
+    return None
+
+
+def provider_event_apply(*, event_id: uuid.UUID) -> str:
+    """Apply a stored provider event once; returns what it did ("already" when it had been applied).
+
+    bounced (hard) and rejected → the enrollment bounces (reason from the
+    provider's message); complained (spam) → bounces and the contact is
+    unsubscribed account-wide; unsubscribed → unsubscribed account-wide;
+    deferred (soft bounce) and everything else → recorded only.
+    """
+    Type = ProviderEvent.Type
+    bounced = False
+    with transaction.atomic():
+        event = ProviderEvent.objects.select_for_update().filter(pk=event_id, processed_at__isnull=True).first()
+        if event is None:
+            return "already"
+        send = _match_send(event)
+        outcome = "recorded"
+        if send is None:
+            outcome = "unmatched"
+        elif event.event_type in (Type.BOUNCED, Type.REJECTED, Type.COMPLAINED):
+            reason = event.reason or event.provider_event
+            if event.event_type == Type.COMPLAINED:
+                reason = f"spam complaint: {reason}" if event.reason else "spam complaint"
+            at = event.occurred_at or timezone.now()
+            bounced = enrollment_bounce(enrollment_id=send.enrollment_id, reason=reason, at=at) is not None
+            outcome = "bounced" if bounced else "no_change"
+            if event.event_type == Type.COMPLAINED:
+                contact = Contact.objects.get(enrollments__pk=send.enrollment_id)
+                contact_unsubscribe_everywhere(contact=contact, at=at, send_id=send.pk, source="smtp2go:spam")
+                outcome = f"{outcome}+unsubscribed"
+        elif event.event_type == Type.UNSUBSCRIBED:
+            contact = Contact.objects.get(enrollments__pk=send.enrollment_id)
+            changed = contact_unsubscribe_everywhere(
+                contact=contact, at=event.occurred_at, send_id=send.pk, source="smtp2go:unsubscribe"
+            )
+            outcome = "unsubscribed" if changed else "no_change"
+        event.scheduled_send = send
+        event.enrollment_id = send.enrollment_id if send else None
+        event.outcome = outcome
+        event.processed_at = timezone.now()
+        event.save(update_fields=["scheduled_send", "enrollment", "outcome", "processed_at"])
+    if bounced:
+        _bounce_guard(_send_credential_id(send, send.enrollment_id))
+    return outcome

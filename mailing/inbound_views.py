@@ -1,0 +1,167 @@
+"""Public endpoints for what comes back after a send: pixel, click, unsubscribe, SMTP2GO webhook.
+
+The /t/ and /u/ views are plain Django views at the top level (they are hit
+by mail clients, not API clients). Each reads a signed token
+(`mailing.tracking`), calls one service, and answers:
+
+- `/t/o/<token>.gif`: always the same 1x1 GIF with no-cache headers, whatever
+  the token (valid, tampered, expired, unknown): it never reveals validity.
+- `/t/c/<token>`: 302 to the URL signed into the token (an expired but
+  authentic token still redirects, without counting); a token that is not
+  ours is a 404 page, never a redirect, so this is no open redirect.
+- `/u/<token>`: GET shows a confirmation page and changes nothing (link
+  scanners follow GETs); POST, including RFC 8058's one-click POST
+  (`List-Unsubscribe=One-Click`), unsubscribes and answers 200, also when
+  repeated. A tampered token is 400, an expired one 410, nothing changed.
+"""
+
+from __future__ import annotations
+
+import base64
+
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.errors import ApplicationError
+from core.schema import error_responses
+from mailing import inbound_services, smtp2go, tracking
+from mailing.inbound_models import ProviderEvent
+
+PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
+NO_CACHE = "no-store, no-cache, must-revalidate, max-age=0, private"
+
+
+def _client_ip(request: HttpRequest) -> str | None:
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def _pixel_response() -> HttpResponse:
+    response = HttpResponse(PIXEL, content_type="image/gif")
+    response["Cache-Control"] = NO_CACHE
+    response["Pragma"] = "no-cache"
+    response["Expires"] = "0"
+    return response
+
+
+def open_pixel(request: HttpRequest, token: str) -> HttpResponse:
+    try:
+        send_id = tracking.read_open_token(token)
+    except Exception:  # bad, expired or odd tokens all get the same GIF
+        return _pixel_response()
+    inbound_services.tracking_open_record(
+        send_id=send_id, user_agent=request.META.get("HTTP_USER_AGENT", ""), ip=_client_ip(request)
+    )
+    return _pixel_response()
+
+
+def _safe_destination(url: str) -> bool:
+    return url.lower().startswith(("http://", "https://")) and not any(c in url for c in "\r\n")
+
+
+def click(request: HttpRequest, token: str) -> HttpResponse:
+    try:
+        target = tracking.read_click_token(token)
+        counted = True
+    except tracking.TokenExpired as expired:
+        target, counted = expired.payload, False
+    except Exception:  # anything that is not our signature
+        raise Http404("Unknown link") from None
+    if not _safe_destination(target.url):
+        raise Http404("Unknown link")
+    if counted:
+        inbound_services.tracking_click_record(
+            send_id=target.send_id,
+            url=target.url,
+            user_agent=request.META.get("HTTP_USER_AGENT", ""),
+            ip=_client_ip(request),
+        )
+    response = HttpResponseRedirect(target.url)
+    response["Cache-Control"] = NO_CACHE
+    response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@csrf_exempt  # the signed token is the credential; mail providers' one-click POST carries no CSRF token
+@require_http_methods(["GET", "POST"])
+def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
+    try:
+        send_id = tracking.read_unsubscribe_token(token)
+    except tracking.TokenExpired:
+        return render(request, "mailing/unsubscribe.html", {"state": "expired"}, status=410)
+    except Exception:  # tampered or malformed
+        return render(request, "mailing/unsubscribe.html", {"state": "invalid"}, status=400)
+    if request.method == "GET":
+        return render(request, "mailing/unsubscribe.html", {"state": "confirm"})
+    one_click = request.POST.get("List-Unsubscribe") == "One-Click"
+    # None (a genuine token whose send is gone with its campaign) also answers 200: nothing is left to stop.
+    inbound_services.unsubscribe_from_send(send_id=send_id, source="one-click" if one_click else "page")
+    return render(request, "mailing/unsubscribe.html", {"state": "done"})
+
+
+# --- SMTP2GO ---------------------------------------------------------------------------------------------
+
+BAD_TOKEN = (401, "unauthorized", "The account token or the Authorization header is wrong; nothing was stored.")
+UNPARSEABLE = (400, "invalid_payload", "The body is neither a JSON object nor a form with an `event`.")
+APPLICABLE = {
+    ProviderEvent.Type.BOUNCED,
+    ProviderEvent.Type.REJECTED,
+    ProviderEvent.Type.COMPLAINED,
+    ProviderEvent.Type.UNSUBSCRIBED,
+    ProviderEvent.Type.DEFERRED,
+}
+
+
+class Smtp2goWebhookView(APIView):
+    """Validate, normalize, store once, hand the work to a task, answer 200 quickly."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        summary="SMTP2GO webhook (bounces, spam reports, unsubscribes, …)",
+        description=(
+            "Configure `<PUBLIC_BASE_URL>/api/inbound/smtp2go/<account_token>` in SMTP2GO (the token is on the "
+            "account's admin page). Accepts SMTP2GO's form-encoded (default) or JSON bodies. Hard bounces and "
+            "`reject` bounce the enrollment, `spam` bounces it and unsubscribes the contact, `unsubscribe` "
+            "unsubscribes; soft bounces and other events are stored only. Redeliveries (same `email_id`, "
+            "`event`, `rcpt`, `time`) and unknown events answer 200 and change nothing."
+        ),
+        tags=["inbound"],
+        auth=[],
+        request={
+            "application/x-www-form-urlencoded": OpenApiTypes.OBJECT,
+            "application/json": OpenApiTypes.OBJECT,
+        },
+        responses={
+            200: inline_serializer(
+                "InboundWebhookAccepted",
+                {"status": serializers.ChoiceField(choices=["accepted", "duplicate"])},
+            ),
+            **error_responses(BAD_TOKEN, UNPARSEABLE, auth=False),
+        },
+    )
+    def post(self, request, account_token: str):
+        account = smtp2go.account_for_token(account_token)
+        if account is None or not smtp2go.authorization_ok(account, request.META.get("HTTP_AUTHORIZATION")):
+            raise ApplicationError("Unknown account token or bad credentials.", code="unauthorized", status_code=401)
+        try:
+            payload = smtp2go.parse_body(request.body, request.META.get("CONTENT_TYPE", ""))
+        except smtp2go.UnparseableBody as exc:
+            raise ApplicationError(f"Unparseable body: {exc}.", code="invalid_payload", status_code=400) from None
+        event, created = inbound_services.provider_event_store(account_id=account.pk, fields=smtp2go.normalize(payload))
+        if created and event.event_type in APPLICABLE:
+            from mailing.inbound_tasks import apply_provider_event_task
+
+            transaction.on_commit(lambda: apply_provider_event_task.delay(str(event.pk)))
+        elif created:
+            ProviderEvent.objects.filter(pk=event.pk).update(outcome="stored", processed_at=event.received_at)
+        return Response({"status": "accepted" if created else "duplicate"})

@@ -225,3 +225,35 @@ def outreach_update(*, outreach: Outreach, data: dict[str, Any]) -> Outreach:
 def outreach_delete(*, outreach: Outreach) -> None:
     """Delete the outreach; its campaigns stay, unlinked (`outreach_id` becomes null)."""
     outreach.delete()
+
+
+# Status changes driven by the sending engine (mailing): dispatch activates, the
+# operator pauses and resumes, the engine completes. Each is a conditional UPDATE
+# so two concurrent callers cannot both make the same change.
+CAMPAIGN_TRANSITIONS: dict[str, tuple[str, ...]] = {
+    Campaign.Status.ACTIVE: (Campaign.Status.PENDING, Campaign.Status.COMPLETED),
+    Campaign.Status.PAUSED: (Campaign.Status.ACTIVE,),
+    Campaign.Status.COMPLETED: (Campaign.Status.ACTIVE,),
+}
+
+
+@transaction.atomic
+def campaign_status_change(*, campaign_id: Any, to: str, sources: tuple[str, ...] | None = None) -> bool:
+    """Move the campaign to `to` when it is in one of `sources` (default: `CAMPAIGN_TRANSITIONS[to]`).
+
+    `active` stamps `activated_at` the first time and clears `completed_at`;
+    `completed` stamps `completed_at`. Returns False (nothing changed) when the
+    campaign was not in a source state. Resume is `to="active",
+    sources=("paused",)`.
+    """
+    now = timezone.now()
+    allowed = sources if sources is not None else CAMPAIGN_TRANSITIONS[to]
+    changes: dict[str, Any] = {"status": to, "updated_at": now}
+    if to == Campaign.Status.COMPLETED:
+        changes["completed_at"] = now
+    elif to == Campaign.Status.ACTIVE:
+        changes["completed_at"] = None
+    moved = Campaign.objects.filter(pk=campaign_id, status__in=allowed).update(**changes)
+    if moved and to == Campaign.Status.ACTIVE:
+        Campaign.objects.filter(pk=campaign_id, activated_at__isnull=True).update(activated_at=now)
+    return bool(moved)

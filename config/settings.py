@@ -6,6 +6,7 @@ the variables; the code paths are the same. See `.env.example`.
 """
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -77,6 +78,20 @@ WEBHOOKS_TICK_SECONDS = _read(env.float, "WEBHOOKS_TICK_SECONDS", default=2.0)
 WEBHOOKS_TICK_BUDGET_SECONDS = _read(env.float, "WEBHOOKS_TICK_BUDGET_SECONDS", default=30.0)
 # Events (and their finished deliveries) are kept this many days.
 WEBHOOKS_EVENT_RETENTION_DAYS = _read(env.int, "WEBHOOKS_EVENT_RETENTION_DAYS", default=30)
+# Sending engine (mailing): the domain of our Message-IDs (default: PUBLIC_BASE_URL's host), how often
+# beat claims due sends, how many per task, how long a claim (and a started send) may take before it is
+# reclaimed (queued: sent again; sending: marked unknown), SMTP socket timeout, and retries with backoff.
+MAILING_MESSAGE_ID_DOMAIN = _read(
+    env.str, "MAILING_MESSAGE_ID_DOMAIN", default=(urlsplit(PUBLIC_BASE_URL).hostname or "localhost")
+)
+MAILING_TICK_SECONDS = _read(env.float, "MAILING_TICK_SECONDS", default=5.0)
+MAILING_CHUNK_SIZE = _read(env.int, "MAILING_CHUNK_SIZE", default=100)
+MAILING_TICK_MAX_CHUNKS = _read(env.int, "MAILING_TICK_MAX_CHUNKS", default=50)
+MAILING_LEASE_SECONDS = _read(env.float, "MAILING_LEASE_SECONDS", default=600.0)
+MAILING_SENDING_LEASE_SECONDS = _read(env.float, "MAILING_SENDING_LEASE_SECONDS", default=300.0)
+MAILING_SMTP_TIMEOUT_SECONDS = _read(env.float, "MAILING_SMTP_TIMEOUT_SECONDS", default=30.0)
+MAILING_MAX_ATTEMPTS = _read(env.int, "MAILING_MAX_ATTEMPTS", default=5)
+MAILING_RETRY_BASE_SECONDS = _read(env.float, "MAILING_RETRY_BASE_SECONDS", default=60.0)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -184,6 +199,11 @@ CELERY_BEAT_SCHEDULE["webhooks-deliver"] = {
     "options": {"expires": WEBHOOKS_TICK_SECONDS * 5},  # a tick that waited that long is redundant
 }
 CELERY_BEAT_SCHEDULE["webhooks-purge-events"] = {"task": "webhooks.purge_webhook_events", "schedule": 3600.0}
+CELERY_BEAT_SCHEDULE["mailing-claim-due-sends"] = {
+    "task": "mailing.claim_due_sends",
+    "schedule": MAILING_TICK_SECONDS,
+    "options": {"expires": MAILING_TICK_SECONDS * 3},  # a late tick is redundant: the next one claims the same rows
+}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -18,6 +18,7 @@ api_patterns = [
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("", include("contacts.api.urls")),
     path("", include("enrollments.api.urls")),
+    path("", include("mailing.api.urls")),
     path("", include("campaigns.api.urls")),
     path("", include("webhooks.api.urls")),
     path("", include(inbound_api_patterns)),

@@ -1,0 +1,242 @@
+"""Recording what happened to each send, with the enrollment's transition and event.
+
+`record` writes a worker's outcomes a few at a time, in one transaction: for
+each, the row's new status (guarded by its current status and this worker's
+claim, so a reaper that got there first is respected), the per-day
+counters, the state-machine transition with its webhook event, canceling
+the rest of a stopped sequence, and `enrollment.completed` after the last
+step. After the commit, the bounce-rate guard runs when anything bounced.
+
+Kinds: `sent`; `bounced` (5xx for the recipient); `retried` (connect, auth,
+4xx: back to `scheduled` with exponential backoff until
+`MAILING_MAX_ATTEMPTS`, then `failed`); `unknown` (DATA interrupted);
+`deferred` (a limit was reached: next day, or next month for the plan
+limit, later steps shifted alike); `requeued` (campaign paused or credential
+disabled: back to `scheduled` as it was); `canceled` (the enrollment stopped);
+`lost` (the row is no longer this worker's: nothing to do).
+"""
+
+from __future__ import annotations
+
+import datetime
+import random
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from campaigns.models import Campaign, SmtpCredential
+from enrollments.models import Enrollment
+from enrollments.services import enrollment_event_data, enrollment_transition
+from webhooks import events
+from webhooks.services import webhook_event_record
+
+from . import limits
+from .models import ScheduledSend
+from .services import scheduled_sends_cancel_for_enrollment, scheduled_sends_reassign, smtp_credential_check_bounce_rate
+
+Status = ScheduledSend.Status
+MAX_BACKOFF = datetime.timedelta(hours=6)
+
+
+@dataclass
+class Outcome:
+    kind: str
+    row: ScheduledSend
+    error: str = ""
+    day: datetime.date | None = None
+    reserved: bool = False  # the sending commit reserved the limits
+    at: datetime.datetime | None = None
+    connection_failed: bool = False
+    limit: str = ""  # for `deferred`: which limit
+
+
+def refusal(*, row: ScheduledSend, refused: str, day: datetime.date, worker: str) -> Outcome:
+    """Why the `sending` commit did not happen, as an outcome to record."""
+    if refused in (limits.DAILY_LIMIT, limits.PLAN_LIMIT):
+        return Outcome(kind="deferred", row=row, day=day, limit=refused, error=f"{refused} reached")
+    fresh = (
+        ScheduledSend.objects.select_related("campaign", "smtp_credential", "enrollment__contact")
+        .filter(pk=row.pk)
+        .first()
+    )
+    if fresh is None or fresh.status != Status.QUEUED or fresh.claimed_by != worker:
+        return Outcome(kind="lost", row=row)
+    if fresh.campaign.status != Campaign.Status.ACTIVE:
+        return Outcome(kind="requeued", row=row, error=f"campaign {fresh.campaign.status}")
+    if fresh.smtp_credential is None or fresh.smtp_credential.disabled_at is not None:
+        return Outcome(kind="requeued", row=row, error="credential disabled")
+    enrollment = fresh.enrollment
+    if enrollment.status == Enrollment.Status.PENDING and row.step.position > 1:
+        # A follow-up whose first message has not gone out yet (deferred or retrying): wait for it.
+        return Outcome(kind="deferred", row=row, day=day, limit="first_step_pending", error="step 1 not sent yet")
+    return Outcome(kind="canceled", row=row, error=f"enrollment stopped ({enrollment.status})")
+
+
+def backoff(attempts: int) -> datetime.timedelta:
+    """Exponential, from `MAILING_RETRY_BASE_SECONDS`, with ±20% jitter, at most 6 hours."""
+    seconds = settings.MAILING_RETRY_BASE_SECONDS * (2 ** max(attempts - 1, 0))
+    seconds *= random.uniform(0.8, 1.2)  # noqa: S311 (spreading retries, not secrecy)
+    return min(datetime.timedelta(seconds=seconds), MAX_BACKOFF)
+
+
+def _mine(row: ScheduledSend, worker: str, *statuses: str):
+    return ScheduledSend.objects.filter(pk=row.pk, claimed_by=worker, status__in=statuses)
+
+
+def _shift_later_steps(row: ScheduledSend, delta: datetime.timedelta) -> None:
+    ScheduledSend.objects.filter(
+        enrollment_id=row.enrollment_id, status=Status.SCHEDULED, step__position__gt=row.step.position
+    ).update(send_at=F("send_at") + delta, updated_at=timezone.now())
+
+
+def enrollment_complete(*, enrollment_id: int, at: datetime.datetime) -> Enrollment | None:
+    """Stamp `completed_at` once the last step went out to a still-active enrollment; records `enrollment.completed`."""
+    moved = Enrollment.objects.filter(
+        pk=enrollment_id,
+        completed_at__isnull=True,
+        unsubscribed_at__isnull=True,
+        status__in=(Enrollment.Status.SENT, Enrollment.Status.OPENED),
+    ).update(completed_at=at, updated_at=timezone.now())
+    if not moved:
+        return None
+    enrollment = Enrollment.objects.select_related("contact", "campaign__account").get(pk=enrollment_id)
+    webhook_event_record(
+        account=enrollment.campaign.account,
+        type=events.ENROLLMENT_COMPLETED,
+        data=enrollment_event_data(enrollment, step=None),
+    )
+    return enrollment
+
+
+def _deferred_until(outcome: Outcome, zone, campaign: Campaign, spread: float) -> datetime.datetime:
+    now = timezone.now()
+    if outcome.limit == limits.PLAN_LIMIT:
+        start = limits.day_start(zone, limits.next_month(limits.month_of(outcome.day)))
+    elif outcome.limit == limits.DAILY_LIMIT:
+        start = limits.day_start(zone, outcome.day + datetime.timedelta(days=1))
+    else:
+        return now + datetime.timedelta(seconds=settings.MAILING_RETRY_BASE_SECONDS)
+    return start + datetime.timedelta(seconds=spread)
+
+
+def _apply(outcome: Outcome, credential: SmtpCredential, worker: str, zone, spreads: dict) -> str | None:
+    """Write one outcome; returns a counter to bump ("sent"/"bounced") or None."""
+    row, now = outcome.row, timezone.now()
+    position = row.step.position
+    if outcome.kind == "sent":
+        moved = _mine(row, worker, Status.SENDING, Status.UNKNOWN).update(
+            status=Status.SENT, sent_at=outcome.at or now, lease_until=None, last_error="", updated_at=now
+        )
+        if not moved:
+            return None
+        if position == 1:
+            enrollment_transition(
+                enrollment_id=row.enrollment_id,
+                to=Enrollment.Status.SENT,
+                at=outcome.at or now,
+                smtp_credential_id=credential.pk,
+                step=1,
+            )
+        if row.is_last_step:
+            enrollment_complete(enrollment_id=row.enrollment_id, at=outcome.at or now)
+        return "sent"
+    if outcome.kind == "bounced":
+        source = (Status.SENDING, Status.UNKNOWN) if outcome.reserved else (Status.QUEUED,)
+        moved = _mine(row, worker, *source).update(
+            status=Status.BOUNCED, last_error=outcome.error, lease_until=None, updated_at=now
+        )
+        if not moved:
+            return None
+        # Attribute the bounce to the credential it went through (the bounce-rate guard counts by it).
+        Enrollment.objects.filter(pk=row.enrollment_id, smtp_credential__isnull=True).update(
+            smtp_credential_id=credential.pk
+        )
+        enrollment_transition(
+            enrollment_id=row.enrollment_id,
+            to=Enrollment.Status.BOUNCED,
+            at=now,
+            bounce_reason=outcome.error,
+            step=position,
+        )
+        scheduled_sends_cancel_for_enrollment(enrollment_id=row.enrollment_id, reason="bounced")
+        return "bounced"
+    if outcome.kind == "retried":
+        source = (Status.SENDING,) if outcome.reserved else (Status.QUEUED,)
+        attempts = row.attempts + 1
+        if attempts >= settings.MAILING_MAX_ATTEMPTS:
+            moved = _mine(row, worker, *source).update(
+                status=Status.FAILED, attempts=attempts, last_error=outcome.error, lease_until=None, updated_at=now
+            )
+            if moved:
+                scheduled_sends_cancel_for_enrollment(
+                    enrollment_id=row.enrollment_id, reason=f"step {position} failed: {outcome.error}"
+                )
+        else:
+            delay = backoff(attempts)
+            moved = _mine(row, worker, *source).update(
+                status=Status.SCHEDULED,
+                attempts=attempts,
+                last_error=outcome.error,
+                send_at=now + delay,
+                claimed_by="",
+                lease_until=None,
+                updated_at=now,
+            )
+            if moved:
+                _shift_later_steps(row, max(now + delay - row.send_at, datetime.timedelta(0)))
+        if moved and outcome.reserved:
+            limits.limits_release(credential_id=credential.pk, account_id=row.campaign.account_id, day=outcome.day)
+        return None
+    if outcome.kind == "unknown":
+        _mine(row, worker, Status.SENDING).update(status=Status.UNKNOWN, last_error=outcome.error, updated_at=now)
+        return None
+    if outcome.kind == "deferred":
+        spreads[outcome.limit] = spreads.get(outcome.limit, 0.0) + random.uniform(  # noqa: S311
+            row.campaign.min_wait_seconds, row.campaign.max_wait_seconds
+        )
+        until = _deferred_until(outcome, zone, row.campaign, spreads[outcome.limit])
+        moved = _mine(row, worker, Status.QUEUED).update(
+            status=Status.SCHEDULED,
+            send_at=until,
+            claimed_by="",
+            lease_until=None,
+            last_error=outcome.error,
+            updated_at=now,
+        )
+        if moved:
+            _shift_later_steps(row, max(until - row.send_at, datetime.timedelta(0)))
+        return None
+    if outcome.kind == "requeued":
+        _mine(row, worker, Status.QUEUED).update(
+            status=Status.SCHEDULED, claimed_by="", lease_until=None, updated_at=now
+        )
+        return None
+    if outcome.kind == "canceled":
+        scheduled_sends_cancel_for_enrollment(enrollment_id=row.enrollment_id, reason=outcome.error)
+    return None
+
+
+def record(batch: list[Outcome], *, credential: SmtpCredential, worker: str) -> None:
+    """Write `batch` in one transaction (module docstring), then run the bounce-rate guard if needed."""
+    zone = limits.account_zone(credential.campaign.account)
+    counters: dict[tuple[datetime.date, str], int] = {}
+    spreads: dict[str, float] = {}
+    requeued_disabled = False
+    with transaction.atomic():
+        for outcome in batch:
+            counter = _apply(outcome, credential, worker, zone, spreads)
+            if counter:
+                key = (outcome.day, counter)
+                counters[key] = counters.get(key, 0) + 1
+            requeued_disabled |= outcome.kind == "requeued" and "credential" in outcome.error
+        for (day, counter), n in counters.items():
+            limits.count_outcome(credential_id=credential.pk, day=day, **{counter: n})
+    if requeued_disabled:
+        credential.refresh_from_db(fields=["disabled_at"])
+        if credential.disabled_at is not None:
+            scheduled_sends_reassign(from_credential=credential)
+    if any(key[1] == "bounced" for key in counters):
+        smtp_credential_check_bounce_rate(smtp_credential_id=credential.pk)

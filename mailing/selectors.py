@@ -1,0 +1,57 @@
+"""Reads over the send outbox: the send forecast and the operator's list of unknown sends."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from django.db.models import Count, QuerySet
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from campaigns.models import Campaign
+
+from . import limits
+from .models import ScheduledSend
+
+Status = ScheduledSend.Status
+FORECAST_STATUSES = (Status.SCHEDULED, Status.QUEUED)
+
+
+def send_forecast(*, campaign: Campaign, days: int, now: datetime.datetime | None = None) -> list[dict[str, Any]]:
+    """Exactly `days` daily buckets from today (the account's time zone) of the sends still to go.
+
+    Each bucket: `{"date", "total", "by_step": {"<position>": n}, "by_credential": {"<id>": n}}`.
+    One GROUP BY over the campaign's scheduled and queued rows (index
+    `send_campaign_status`); a row overdue (a paused campaign's) counts today.
+    """
+    zone = limits.account_zone(campaign.account)
+    today = limits.local_day(zone, now or timezone.now())
+    end = limits.day_start(zone, today + datetime.timedelta(days=days))
+    buckets = {
+        today + datetime.timedelta(days=i): {"total": 0, "by_step": {}, "by_credential": {}} for i in range(days)
+    }
+    rows = (
+        ScheduledSend.objects.filter(campaign=campaign, status__in=FORECAST_STATUSES, send_at__lt=end)
+        .annotate(day=TruncDate("send_at", tzinfo=zone))
+        .values("day", "step__position", "smtp_credential_id")
+        .annotate(n=Count("*"))
+        .order_by()
+    )
+    for row in rows:
+        bucket = buckets[max(row["day"], today)]
+        bucket["total"] += row["n"]
+        step = str(row["step__position"])
+        bucket["by_step"][step] = bucket["by_step"].get(step, 0) + row["n"]
+        credential = str(row["smtp_credential_id"]) if row["smtp_credential_id"] else "none"
+        bucket["by_credential"][credential] = bucket["by_credential"].get(credential, 0) + row["n"]
+    return [{"date": day, **bucket} for day, bucket in buckets.items()]
+
+
+def unknown_sends(*, campaign: Campaign) -> QuerySet[ScheduledSend]:
+    """The campaign's sends whose outcome is unknown (a worker died mid-send), oldest first."""
+    return (
+        ScheduledSend.objects.filter(campaign=campaign, status=Status.UNKNOWN)
+        .select_related("enrollment__contact", "step")
+        .order_by("send_at", "id")
+    )

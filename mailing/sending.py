@@ -262,23 +262,23 @@ def _send_one(row, session: _Session, credential, account, worker, day) -> outco
     )
     try:
         code, message = conn.data(data)
-    except smtplib.SMTPDataError as exc:  # refused, before or after the body: the server did not take it
-        if exc.smtp_code == 421 or classify(exc.smtp_code) != PERMANENT:
-            session.rset()
-            return outcomes.Outcome(
-                kind="retried",
-                row=row,
-                error=f"DATA: {reply_text(exc.smtp_code, exc.smtp_error)}",
-                day=day,
-                reserved=True,
-            )
-        session.rset()
-        return outcomes.Outcome(
-            kind="bounced", row=row, error=reply_text(exc.smtp_code, exc.smtp_error), day=day, reserved=True
-        )
+    except smtplib.SMTPDataError as exc:  # DATA itself refused (no 354): the body was never sent
+        code, message = exc.smtp_code, exc.smtp_error
     except (OSError, smtplib.SMTPException) as exc:
         session.drop()
         return outcomes.Outcome(
             kind="unknown", row=row, error=f"DATA interrupted: {exc}"[:1000], day=day, reserved=True
+        )
+    verdict = classify(code)
+    if verdict != ACCEPTED:
+        # Refused, before or after the body: the server did not take it.
+        if code == 421:
+            session.drop()
+        else:
+            session.rset()
+        if verdict == PERMANENT:
+            return outcomes.Outcome(kind="bounced", row=row, error=reply_text(code, message), day=day, reserved=True)
+        return outcomes.Outcome(
+            kind="retried", row=row, error=f"DATA: {reply_text(code, message)}", day=day, reserved=True
         )
     return outcomes.Outcome(kind="sent", row=row, error="", day=day, reserved=True, at=timezone.now())

@@ -1,0 +1,216 @@
+"""Dispatch through the HTTP API: the response, the plan it writes, and every refusal."""
+
+import datetime
+import itertools
+
+import pytest
+from django.core.cache import cache
+from django.test import override_settings
+from django.utils import timezone
+
+from campaigns.models import Campaign
+from enrollments.models import Enrollment
+from mailing.dispatch import _write_python
+from mailing.models import AccountMonth, ScheduledSend
+from tests.servers.dns_responder import DnsResponder
+
+from .conftest import enroll_contacts, make_campaign
+
+pytestmark = pytest.mark.django_db
+
+
+def _dispatch(api, campaign, body=None):
+    return api.post(f"/api/campaigns/{campaign.pk}/dispatch", body or {}, format="json")
+
+
+def _step1(campaign):
+    return list(ScheduledSend.objects.filter(campaign=campaign, step__position=1).order_by("send_at"))
+
+
+def test_dispatch_answers_the_documented_shape_and_activates_the_campaign(api, owner, smtp_server):
+    campaign = make_campaign(owner, smtp_server, steps=((0,), (4320,), (1440,)))
+    enroll_contacts(campaign, 4)
+    assert campaign.status == Campaign.Status.PENDING
+
+    body = _dispatch(api, campaign).json()
+
+    assert set(body) == {"batch_number", "scheduled", "sends", "first_send_at", "last_send_at", "by_day"}
+    assert body["batch_number"] == 1 and body["scheduled"] == 4 and body["sends"] == 12
+    assert body["by_day"] == [{"date": timezone.localdate().isoformat(), "count": 4}]
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.ACTIVE and campaign.activated_at is not None
+
+
+def test_later_steps_follow_step_one_by_the_cumulative_delays(api, owner, smtp_server):
+    campaign = make_campaign(
+        owner, smtp_server, steps=((0,), (4320,), (1440,)), min_wait_seconds=30, max_wait_seconds=60
+    )
+    enroll_contacts(campaign, 5)
+    _dispatch(api, campaign)
+    for enrollment in Enrollment.objects.filter(campaign=campaign):
+        times = [s.send_at for s in ScheduledSend.objects.filter(enrollment=enrollment).order_by("step__position")]
+        assert times[1] - times[0] == datetime.timedelta(minutes=4320)
+        assert times[2] - times[0] == datetime.timedelta(minutes=4320 + 1440)
+
+
+def test_jitter_gaps_between_first_messages_stay_within_the_campaign_bounds(api, owner, smtp_server):
+    campaign = make_campaign(owner, smtp_server, min_wait_seconds=120, max_wait_seconds=420)
+    enroll_contacts(campaign, 40)
+    before = timezone.now()
+    body = _dispatch(api, campaign).json()
+    times = [s.send_at for s in _step1(campaign)]
+    assert before <= times[0] <= timezone.now()  # the first one goes now
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
+    assert all(120 - 0.001 <= gap <= 420 + 0.001 for gap in gaps), gaps
+    assert len({round(g) for g in gaps}) > 5  # random, not a constant step
+    assert body["first_send_at"] is not None
+
+
+def test_credentials_take_turns_and_each_stays_within_its_daily_limit_rolling_the_rest(api, owner, smtp_server):
+    campaign = make_campaign(owner, smtp_server, credentials=2, daily_limit=3)
+    enroll_contacts(campaign, 10)
+    body = _dispatch(api, campaign).json()
+
+    today = timezone.localdate()
+    assert body["by_day"] == [
+        {"date": today.isoformat(), "count": 6},
+        {"date": (today + datetime.timedelta(days=1)).isoformat(), "count": 4},
+    ]
+    rows = _step1(campaign)
+    credentials = [r.smtp_credential_id for r in rows]
+    first, second = credentials[0], credentials[1]
+    assert first != second and credentials[:6] == [first, second] * 3  # round-robin
+    for day in (today, today + datetime.timedelta(days=1)):
+        per_credential = {}
+        for row in rows:
+            if timezone.localdate(row.send_at) == day:
+                per_credential[row.smtp_credential_id] = per_credential.get(row.smtp_credential_id, 0) + 1
+        assert max(per_credential.values()) <= 3
+    tomorrow_start = timezone.make_aware(datetime.datetime.combine(today + datetime.timedelta(days=1), datetime.time()))
+    assert rows[6].send_at == tomorrow_start  # the rollover starts at the next local midnight
+
+
+def test_a_second_dispatch_the_same_day_uses_what_is_left_of_today(api, owner, smtp_server):
+    campaign = make_campaign(owner, smtp_server, daily_limit=5)
+    enroll_contacts(campaign, 3, batch=1)
+    enroll_contacts(campaign, 0)
+    from tests.campaigns.factories import EnrollmentFactory
+    from tests.factories import ContactFactory
+
+    for i in range(4):
+        EnrollmentFactory(
+            campaign=campaign, batch_number=2, contact=ContactFactory(account=owner, email=f"b2-{i}@example.com")
+        )
+    assert _dispatch(api, campaign, {"batch_number": 1}).json()["by_day"][0]["count"] == 3
+    body = _dispatch(api, campaign).json()  # omitted: the lowest batch still pending, 2
+    assert body["batch_number"] == 2
+    assert [d["count"] for d in body["by_day"]] == [2, 2]
+
+
+def test_dispatch_refuses_when_every_credential_is_at_its_limit(api, owner, smtp_server):
+    campaign = make_campaign(owner, smtp_server, daily_limit=2)
+    enroll_contacts(campaign, 2, batch=1)
+    _dispatch(api, campaign, {"batch_number": 1})
+    from tests.campaigns.factories import EnrollmentFactory
+    from tests.factories import ContactFactory
+
+    EnrollmentFactory(campaign=campaign, batch_number=2, contact=ContactFactory(account=owner))
+    response = _dispatch(api, campaign, {"batch_number": 2})
+    assert response.status_code == 422 and response.json()["error"]["code"] == "no_capacity"
+
+
+def test_dispatch_refuses_when_every_credential_is_disabled(api, owner, smtp_server):
+    campaign = make_campaign(owner, smtp_server)
+    campaign.smtp_credentials.update(disabled_at=timezone.now())
+    enroll_contacts(campaign, 1)
+    response = _dispatch(api, campaign)
+    assert response.status_code == 422 and response.json()["error"]["code"] == "no_capacity"
+    assert not ScheduledSend.objects.exists()
+
+
+def test_dispatch_refuses_a_paused_campaign(api, owner, smtp_server):
+    campaign = make_campaign(owner, smtp_server, status=Campaign.Status.PAUSED)
+    enroll_contacts(campaign, 1)
+    response = _dispatch(api, campaign)
+    assert response.status_code == 422 and response.json()["error"]["code"] == "campaign_not_active"
+
+
+def test_dispatch_refuses_with_nothing_pending(api, owner, smtp_server):
+    campaign = make_campaign(owner, smtp_server)
+    response = _dispatch(api, campaign)
+    assert response.status_code == 422 and response.json()["error"]["code"] == "no_pending_enrollments"
+    enroll_contacts(campaign, 1)
+    assert _dispatch(api, campaign).status_code == 200
+    response = _dispatch(api, campaign)  # already dispatched: nothing left
+    assert response.json()["error"]["code"] == "no_pending_enrollments"
+    assert _dispatch(api, campaign, {"batch_number": 7}).json()["error"]["code"] == "no_pending_enrollments"
+
+
+def test_dispatch_refuses_a_campaign_without_credentials_or_steps(api, owner, smtp_server):
+    campaign = make_campaign(owner, smtp_server, credentials=0)
+    enroll_contacts(campaign, 1)
+    response = _dispatch(api, campaign)
+    assert response.status_code == 422 and response.json()["error"]["code"] == "campaign_incomplete"
+    no_steps = make_campaign(owner, smtp_server, steps=())
+    response = _dispatch(api, no_steps)
+    assert response.json()["error"]["code"] == "campaign_incomplete"
+
+
+def test_dispatch_refuses_an_account_at_its_plan_limit(api, owner, smtp_server):
+    owner.monthly_limit = 10
+    owner.save()
+    AccountMonth.objects.create(account=owner, month=timezone.localdate().replace(day=1), reserved=10)
+    campaign = make_campaign(owner, smtp_server)
+    enroll_contacts(campaign, 1)
+    response = _dispatch(api, campaign)
+    assert response.status_code == 402 and response.json()["error"]["code"] == "plan_limit_reached"
+    assert not ScheduledSend.objects.exists()
+
+
+def test_another_accounts_campaign_is_not_found(outsider_api, owner, smtp_server):
+    campaign = make_campaign(owner, smtp_server)
+    enroll_contacts(campaign, 1)
+    for path in ("dispatch", "pause", "resume", "test_send"):
+        response = outsider_api.post(f"/api/campaigns/{campaign.pk}/{path}", {}, format="json")
+        assert response.status_code == 404 and response.json()["error"]["code"] == "campaign_not_found"
+    assert outsider_api.get(f"/api/campaigns/{campaign.pk}/send_forecast").status_code == 404
+    assert outsider_api.post("/api/campaigns/not-a-uuid/dispatch/", {}, format="json").status_code == 404
+
+
+def test_dispatch_validates_its_body(api, owner, smtp_server):
+    campaign = make_campaign(owner, smtp_server)
+    response = _dispatch(api, campaign, {"batch_number": "x"})
+    assert response.status_code == 422 and set(response.json()["error"]["details"]) == {"batch_number"}
+    response = _dispatch(api, campaign, {"batch": 1})
+    assert response.status_code == 422 and set(response.json()["error"]["details"]) == {"batch"}
+
+
+def test_mx_is_checked_at_dispatch_and_domains_without_mx_are_bounced_without_sends(api, owner, smtp_server):
+    campaign = make_campaign(owner, smtp_server, verify_email_mx=True)
+    good = enroll_contacts(campaign, 2, domain="mail-ok.test")
+    bad = enroll_contacts(campaign, 1, domain="no-mail.test")
+    cache.clear()
+    rules = {"mail-ok.test": "mx", "no-mail.test": "nxdomain"}
+    with DnsResponder(lambda d: rules.get(d, "nxdomain")) as dns, override_settings(DNS_NAMESERVERS=[dns.nameserver]):
+        body = _dispatch(api, campaign).json()
+    assert body["scheduled"] == 2
+    bounced = Enrollment.objects.get(pk=bad[0].pk)
+    assert bounced.status == "bounced" and bounced.bounce_reason.startswith("mx_invalid")
+    assert not ScheduledSend.objects.filter(enrollment=bounced).exists()
+    assert ScheduledSend.objects.filter(enrollment_id__in=[e.pk for e in good]).count() == 2
+
+
+def test_the_portable_path_plans_the_same_slots_as_the_sql(owner, smtp_server):
+    """SQLite (`make run`) writes with `_write_python`; its plan must match the SQL's."""
+    from mailing import dispatch as d
+
+    campaign = make_campaign(owner, smtp_server, credentials=2, daily_limit=2)
+    enroll_contacts(campaign, 5)
+    steps = list(campaign.sequence_steps.order_by("position"))
+    credentials = list(campaign.smtp_credentials.order_by("created_at", "id"))
+    now = timezone.now()
+    caps, anchors = d._slot_plan(campaign, credentials, steps[0], 5, now)
+    assert _write_python(campaign, 1, caps, anchors, steps, [0], now) == 5
+    rows = _step1(campaign)
+    assert [timezone.localdate(r.send_at) for r in rows].count(timezone.localdate(now)) == 4
+    assert [r.smtp_credential_id for r in rows[:4]] == [credentials[0].pk, credentials[1].pk] * 2

@@ -92,6 +92,8 @@ MAILING_SENDING_LEASE_SECONDS = _read(env.float, "MAILING_SENDING_LEASE_SECONDS"
 MAILING_SMTP_TIMEOUT_SECONDS = _read(env.float, "MAILING_SMTP_TIMEOUT_SECONDS", default=30.0)
 MAILING_MAX_ATTEMPTS = _read(env.int, "MAILING_MAX_ATTEMPTS", default=5)
 MAILING_RETRY_BASE_SECONDS = _read(env.float, "MAILING_RETRY_BASE_SECONDS", default=60.0)
+# Outcomes recorded per transaction by a worker (1: a crash leaves only the message in flight unknown).
+MAILING_OUTCOME_BATCH = _read(env.int, "MAILING_OUTCOME_BATCH", default=1)
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -16,9 +16,12 @@ For each row, in `send_at` order (DESIGN.md, "The send pipeline"):
    back); a broken connection or timeout during DATA → `unknown`: the
    server may have the message, so it is never sent again automatically.
 
-Outcomes are recorded a few rows at a time (`mailing.outcomes.record`), each
-in one transaction with its enrollment transition and webhook event. A row
-left in `sending` by a crash is turned into `unknown` by the lease reaper.
+Outcomes are recorded (`mailing.outcomes.record`), each in one transaction
+with its enrollment transition and webhook event, every
+`MAILING_OUTCOME_BATCH` messages (default 1: a crash leaves at most the one
+message in flight in doubt; larger batches trade that for throughput, since
+a crash then leaves up to a batch of delivered rows `unknown`). A row left
+in `sending` by a crash is turned into `unknown` by the lease reaper.
 """
 
 from __future__ import annotations
@@ -45,7 +48,6 @@ from .models import AccountMonth, ScheduledSend, SmtpCredentialDay
 from .smtp import ACCEPTED, PERMANENT, SmtpUnavailable, classify, close_quietly, open_connection, reply_text
 
 Status = ScheduledSend.Status
-FLUSH_EVERY = 25  # outcomes recorded per transaction batch
 
 
 def worker_identity() -> str:
@@ -209,7 +211,7 @@ def send_chunk(
                     pending.append(outcomes.Outcome(kind="retried", row=rest, error=outcome.error, day=day))
                     report.add("retried")
                 break
-            if len(pending) >= FLUSH_EVERY:
+            if len(pending) >= settings.MAILING_OUTCOME_BATCH:
                 outcomes.record(pending, credential=credential, worker=worker)
                 pending = []
     finally:

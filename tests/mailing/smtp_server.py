@@ -5,7 +5,7 @@
 `reject` (recipients answered `550 5.1.1` at RCPT), `tempfail`
 (recipients answered `421 4.3.2` at RCPT), `data_reject` (recipients whose
 DATA is refused with 554), `hold` (an Event the DATA handler waits on before
-answering: lets a test kill a worker mid-send).
+answering, once `hold_after` messages were accepted: lets a test kill a worker mid-send).
 """
 
 from __future__ import annotations
@@ -38,9 +38,10 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
-        if self.server.hold is not None:
+        hold = self.server.hold
+        if hold is not None and len(self.server.messages) >= self.server.hold_after:
             self.server.arrived.set()
-            while not self.server.hold.is_set():  # the event loop thread; a short poll keeps it simple
+            while not hold.is_set():  # the event loop thread; a short poll keeps it simple
                 time.sleep(0.01)
         if any(r in self.server.data_reject for r in envelope.rcpt_tos):
             return "554 5.7.1 Message rejected as spam"
@@ -61,6 +62,7 @@ class SmtpServer:
         self.tempfail: set[str] = set()
         self.data_reject: set[str] = set()
         self.hold: threading.Event | None = None
+        self.hold_after = 0  # messages accepted before DATA starts holding
         self.arrived = threading.Event()
         self.lock = threading.Lock()
         self.port = free_port()

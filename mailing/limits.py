@@ -62,36 +62,42 @@ def plan_limit_reached(*, account: Account, at: datetime.datetime | None = None)
 
 
 def limits_reserve(
-    *, credential: SmtpCredential, account: Account, day: datetime.date, count_monthly: bool = True
+    *, credential: SmtpCredential, account: Account, day: datetime.date, ensure_rows: bool = True
 ) -> str | None:
     """Reserve one message of the credential's `day` and of the account's month.
 
     Call inside the transaction that marks the send `sending`, so a rollback
     gives both back. Returns None when reserved, else `DAILY_LIMIT` or
     `PLAN_LIMIT` (nothing reserved: the caller rolls back or defers).
+    `ensure_rows=False` when the caller already created the day's and the
+    month's rows (`limits_ensure_rows`), saving two statements per message.
     """
-    SmtpCredentialDay.objects.bulk_create(
-        [SmtpCredentialDay(smtp_credential=credential, day=day)], ignore_conflicts=True
-    )
+    if ensure_rows:
+        limits_ensure_rows(credential=credential, account=account, day=day)
     got_day = SmtpCredentialDay.objects.filter(
         smtp_credential=credential, day=day, reserved__lt=credential.daily_limit
     ).update(reserved=F("reserved") + 1)
     if not got_day:
         return DAILY_LIMIT
-    if count_monthly and account.monthly_limit is not None:
-        month = month_of(day)
-        AccountMonth.objects.bulk_create([AccountMonth(account=account, month=month)], ignore_conflicts=True)
+    month = month_of(day)
+    if account.monthly_limit is not None:
         got_month = AccountMonth.objects.filter(
             account=account, month=month, reserved__lt=account.monthly_limit
         ).update(reserved=F("reserved") + 1)
         if not got_month:
             SmtpCredentialDay.objects.filter(smtp_credential=credential, day=day).update(reserved=F("reserved") - 1)
             return PLAN_LIMIT
-    elif count_monthly:
-        month = month_of(day)
-        AccountMonth.objects.bulk_create([AccountMonth(account=account, month=month)], ignore_conflicts=True)
+    else:
         AccountMonth.objects.filter(account=account, month=month).update(reserved=F("reserved") + 1)
     return None
+
+
+def limits_ensure_rows(*, credential: SmtpCredential, account: Account, day: datetime.date) -> None:
+    """Create the credential's row for `day` and the account's for its month, if missing."""
+    SmtpCredentialDay.objects.bulk_create(
+        [SmtpCredentialDay(smtp_credential=credential, day=day)], ignore_conflicts=True
+    )
+    AccountMonth.objects.bulk_create([AccountMonth(account=account, month=month_of(day))], ignore_conflicts=True)
 
 
 def limits_release(*, credential_id: Any, account_id: Any, day: datetime.date) -> None:

@@ -38,13 +38,12 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import Account
 from campaigns.models import Campaign, SmtpCredential
 from enrollments.models import Enrollment
 
 from . import limits, outcomes
 from .messages import build_message, message_id_new
-from .models import AccountMonth, ScheduledSend, SmtpCredentialDay
+from .models import ScheduledSend
 from .smtp import ACCEPTED, PERMANENT, SmtpUnavailable, classify, close_quietly, open_connection, reply_text
 
 Status = ScheduledSend.Status
@@ -127,18 +126,11 @@ def _start_sending(row, credential, account, worker, message_id, day) -> str | N
         )
         if not moved:
             return "ineligible"
-        refused = limits.limits_reserve(credential=credential, account=account, day=day)
+        refused = limits.limits_reserve(credential=credential, account=account, day=day, ensure_rows=False)
         if refused:
             transaction.set_rollback(True)
             return refused
     return None
-
-
-def _ensure_counters(credential: SmtpCredential, account: Account, day: datetime.date) -> None:
-    SmtpCredentialDay.objects.bulk_create(
-        [SmtpCredentialDay(smtp_credential=credential, day=day)], ignore_conflicts=True
-    )
-    AccountMonth.objects.bulk_create([AccountMonth(account=account, month=limits.month_of(day))], ignore_conflicts=True)
 
 
 class _Session:
@@ -192,7 +184,7 @@ def send_chunk(
         for index, row in enumerate(rows):
             day = limits.local_day(zone, timezone.now())
             if day not in ensured:
-                _ensure_counters(credential, account, day)
+                limits.limits_ensure_rows(credential=credential, account=account, day=day)
                 ensured.add(day)
             if row.step.position > 1:
                 if any(o.row.enrollment_id == row.enrollment_id for o in pending):

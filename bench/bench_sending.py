@@ -1,0 +1,213 @@
+"""Sending: set-based dispatch, and delivery throughput to a local SMTP sink.
+
+- Dispatch 100,000 pending enrollments of a 3-step campaign (300,000 sends,
+  two credentials of 20,000 first messages a day, so slots roll over several
+  days, jitter 120..420 s) through the dispatch service, vs the raw
+  `INSERT … SELECT` of the same rows (enrollments x steps with a fixed time
+  and credential) into a twin campaign. Target: at most 3x.
+- Delivery with jitter 0, one worker (this process running the tick and the
+  chunk task's code back to back, as `manage.py send_due` does) to an aiosmtpd
+  sink in its own process, vs a plain smtplib loop that sends the same number
+  of comparable messages over one connection to the same sink. Target: at
+  least 70% of the loop's messages per second.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from email import policy
+from email.message import EmailMessage
+
+from django.db import connection
+
+from bench.common import Result, timed
+from campaigns.models import Campaign, SequenceStep, SmtpCredential
+from mailing.claiming import sends_claim_due
+from mailing.dispatch import campaign_dispatch
+from mailing.models import ScheduledSend
+from mailing.sending import send_chunk
+
+ENROLLMENTS = 100_000
+DELIVERIES = 2_000
+
+SINK = """
+import socket, sys, time
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
+class Sink:
+    async def handle_DATA(self, server, session, envelope):
+        return "250 OK"
+probe = socket.socket(); probe.bind(("127.0.0.1", 0)); port = probe.getsockname()[1]; probe.close()
+controller = Controller(Sink(), hostname="127.0.0.1", port=port,
+                        authenticator=lambda *a: AuthResult(success=True), auth_require_tls=False)
+controller.start()
+print(port, flush=True)
+sys.stdin.read()
+"""
+
+SEED_CONTACTS_SQL = """
+INSERT INTO contacts_contact (id, account_id, email, first_name, last_name, company, custom_fields, subscribed,
+                              created_at, updated_at)
+SELECT gen_random_uuid(), %(account)s, 'p' || n || '@bench-sending.example.com', 'Ann' || n, '', 'Co', '{}', true,
+       now(), now()
+FROM generate_series(1, %(n)s) AS n
+"""
+SEED_ENROLLMENTS_SQL = """
+INSERT INTO enrollments_enrollment (uuid, campaign_id, contact_id, status, batch_number, created_at, updated_at)
+SELECT gen_random_uuid(), %(campaign)s, c.id, 'pending', 1, c.created_at, now()
+FROM contacts_contact c WHERE c.account_id = %(account)s
+"""
+RAW_DISPATCH_SQL = """
+INSERT INTO mailing_scheduledsend
+    (id, campaign_id, enrollment_id, step_id, smtp_credential_id, status, send_at, attempts,
+     message_id, sent_at, last_error, claimed_by, lease_until, created_at, updated_at)
+SELECT gen_random_uuid(), %(campaign)s, e.id, s.id, %(credential)s, 'scheduled',
+       now() + make_interval(mins => s.delay_minutes), 0, NULL, NULL, '', '', NULL, now(), now()
+FROM enrollments_enrollment e CROSS JOIN campaigns_sequencestep s
+WHERE e.campaign_id = %(campaign)s AND s.campaign_id = %(campaign)s AND e.status = 'pending'
+"""
+PURGE_SQL = [
+    "UPDATE campaigns_campaign c SET status = 'paused' FROM accounts_account a "
+    "WHERE c.account_id = a.id AND a.name = ANY(%s)",
+    "DELETE FROM mailing_scheduledsend s USING campaigns_campaign c, accounts_account a "
+    "WHERE s.campaign_id = c.id AND c.account_id = a.id AND a.name = ANY(%s)",
+    "DELETE FROM mailing_smtpcredentialday d USING campaigns_smtpcredential k, campaigns_campaign c, "
+    "accounts_account a WHERE d.smtp_credential_id = k.id AND k.campaign_id = c.id AND c.account_id = a.id "
+    "AND a.name = ANY(%s)",
+]
+ACCOUNTS = ["bench-sending-dispatch", "bench-sending-delivery"]
+
+
+def _campaign(account, name: str, *, steps: int, port: int = 25, daily_limit: int = 20_000, **fields) -> Campaign:
+    campaign = Campaign.objects.create(account=account, name=name, **fields)
+    for position in range(1, steps + 1):
+        SequenceStep.objects.create(
+            campaign=campaign,
+            position=position,
+            subject="Hi {{first_name}}",
+            body_html="<p>Hello {{first_name}} at {{company}}, a short note.</p>" * 3,
+            delay_minutes=0 if position == 1 else 4320,
+        )
+    for n in range(2):
+        SmtpCredential.objects.create(
+            campaign=campaign,
+            label=f"bench {n}",
+            smtp_host="127.0.0.1",
+            smtp_port=port,
+            smtp_username=f"sender{n}@bench-sending.example.com",
+            from_email=f"sender{n}@bench-sending.example.com",
+            smtp_password="bench-only",  # noqa: S106 (the sink accepts any login)
+            smtp_security="none",
+            daily_limit=daily_limit,
+        )
+    return campaign
+
+
+def _purge() -> None:
+    with connection.cursor() as cursor:
+        for statement in PURGE_SQL:
+            cursor.execute(statement, [ACCOUNTS])
+
+
+def _seed(account, campaigns: list[Campaign], n: int) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(SEED_CONTACTS_SQL, {"account": account.pk, "n": n})
+        for campaign in campaigns:
+            cursor.execute(SEED_ENROLLMENTS_SQL, {"campaign": campaign.pk, "account": account.pk})
+        for table in ("contacts_contact", "enrollments_enrollment", "mailing_scheduledsend"):
+            cursor.execute(f"ANALYZE {table}")
+
+
+def _dispatch_figure(ctx) -> Result:
+    account = ctx.fresh_account(ACCOUNTS[0])
+    raw = _campaign(account, "raw", steps=3, min_wait_seconds=120, max_wait_seconds=420)
+    engine = _campaign(account, "engine", steps=3, min_wait_seconds=120, max_wait_seconds=420)
+    _seed(account, [raw, engine], ENROLLMENTS)
+    credential = raw.smtp_credentials.first()
+    raw_seconds, _ = timed(
+        lambda: connection.cursor().execute(RAW_DISPATCH_SQL, {"campaign": raw.pk, "credential": credential.pk})
+    )
+    seconds, result = timed(lambda: campaign_dispatch(campaign=engine, batch_number=1))
+    assert result.sends == 3 * ENROLLMENTS and ScheduledSend.objects.filter(campaign=raw).count() == 3 * ENROLLMENTS
+    return Result(
+        "dispatch 100k enrollments x 3 steps vs raw INSERT…SELECT",
+        round(seconds, 3),
+        "s",
+        baseline=round(raw_seconds, 3),
+        target="<= 3x",
+        ok=seconds <= 3 * raw_seconds,
+        extra={"rows": result.sends, "days": len(result.by_day)},
+    )
+
+
+def _plain_loop(port: int, count: int) -> float:
+    import smtplib
+
+    msg = EmailMessage(policy=policy.SMTP)
+    msg["From"], msg["Subject"] = "sender0@bench-sending.example.com", "Hi Ann"
+    msg.set_content("Hello Ann at Co, a short note.\n" * 3, cte="quoted-printable")
+    msg.add_alternative("<p>Hello Ann at Co, a short note.</p>" * 3, subtype="html", cte="quoted-printable")
+    conn = smtplib.SMTP("127.0.0.1", port)
+    conn.ehlo()
+    start = time.perf_counter()
+    for n in range(count):
+        del msg["To"]
+        msg["To"] = f"p{n}@bench-sending.example.com"
+        conn.sendmail(msg["From"], [msg["To"]], msg.as_bytes())
+    elapsed = time.perf_counter() - start
+    conn.quit()
+    return elapsed
+
+
+def _engine_loop() -> tuple[float, int]:
+    sent = 0
+    start = time.perf_counter()
+    while True:
+        chunks = sends_claim_due(enqueue=lambda *chunk: None).chunks
+        if not chunks:
+            break
+        for credential_id, ids, token in chunks:
+            sent += send_chunk(smtp_credential_id=credential_id, send_ids=ids, claim_token=token, worker="bench").sent
+    return time.perf_counter() - start, sent
+
+
+def _delivery_figure(ctx) -> Result:
+    sink = subprocess.Popen([sys.executable, "-c", SINK], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(sink.stdout.readline())
+        account = ctx.fresh_account(ACCOUNTS[1])
+        campaign = _campaign(
+            account, "delivery", steps=1, port=port, daily_limit=100_000, min_wait_seconds=0, max_wait_seconds=0
+        )
+        _seed(account, [campaign], DELIVERIES)
+        campaign_dispatch(campaign=campaign, batch_number=1)
+        _plain_loop(port, 200)  # warm the sink
+        loop_seconds = _plain_loop(port, DELIVERIES)
+        seconds, sent = _engine_loop()
+    finally:
+        sink.stdin.close()
+        sink.terminate()
+        sink.wait(10)
+    assert sent == DELIVERIES, sent
+    rate, loop_rate = sent / seconds, DELIVERIES / loop_seconds
+    return Result(
+        "delivery throughput, 1 worker, jitter 0, vs plain smtplib loop",
+        round(rate, 1),
+        "msg/s",
+        baseline=round(loop_rate, 1),
+        target=">= 70% of the loop",
+        ok=rate >= 0.7 * loop_rate,
+        extra={"share_of_loop": round(rate / loop_rate, 3), "messages": sent},
+    )
+
+
+def run(ctx) -> list:
+    _purge()
+    try:
+        dispatch = _dispatch_figure(ctx)
+        _purge()  # the dispatch figure's rows must not be claimed by the delivery figure's worker
+        return [dispatch, _delivery_figure(ctx)]
+    finally:
+        _purge()

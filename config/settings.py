@@ -191,6 +191,11 @@ CELERY_BEAT_SCHEDULE["mailing-poll-imap"] = {
     "schedule": IMAP_POLL_SECONDS,
     "options": {"expires": IMAP_POLL_SECONDS},
 }
+CELERY_BEAT_SCHEDULE["mailing-apply-open-hits"] = {
+    "task": "mailing.apply_open_hits",
+    "schedule": 2.0,
+    "options": {"expires": 10.0},
+}
 CELERY_BEAT_SCHEDULE["mailing-apply-pending-provider-events"] = {
     "task": "mailing.apply_pending_provider_events",
     "schedule": 60.0,

@@ -4,6 +4,7 @@
   poll per enabled credential with IMAP settings whose backoff has passed.
 - `poll_imap_credential_task`: one `ReplyDetectionJob`; a cache lock keeps two
   polls of the same mailbox from overlapping (a slow poll and the next tick).
+- `apply_open_hits_task` (beat, every 2 s): applies the pixel loads the view queued in Redis.
 - `apply_provider_event_task`: applies one stored SMTP2GO event.
 - `apply_pending_provider_events_task` (beat, every minute): applies stored
   events whose task was lost (Redis restarted between commit and delivery);
@@ -18,6 +19,7 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from campaigns.models import SmtpCredential
+from mailing import open_queue
 from mailing.imap import ReplyDetectionJob, credentials_due_for_poll
 from mailing.inbound_models import ProviderEvent
 from mailing.inbound_services import provider_event_apply
@@ -46,6 +48,11 @@ def poll_imap_credential_task(credential_id: str) -> dict | None:
         return {"ok": result.ok, "replies": result.replies, "bounces": result.bounces}
     finally:
         cache.delete(lock)
+
+
+@shared_task(name="mailing.apply_open_hits", ignore_result=True)
+def apply_open_hits_task() -> int:
+    return open_queue.open_hits_apply()
 
 
 @shared_task(name="mailing.apply_provider_event", ignore_result=True)

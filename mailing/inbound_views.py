@@ -22,6 +22,7 @@ import base64
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 from drf_spectacular.types import OpenApiTypes
@@ -33,7 +34,7 @@ from rest_framework.views import APIView
 
 from core.errors import ApplicationError
 from core.schema import error_responses
-from mailing import inbound_services, smtp2go, tracking
+from mailing import inbound_services, open_queue, smtp2go, tracking
 from mailing.inbound_models import ProviderEvent
 
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
@@ -57,9 +58,15 @@ def open_pixel(request: HttpRequest, token: str) -> HttpResponse:
         send_id = tracking.read_open_token(token)
     except Exception:  # bad, expired or odd tokens all get the same GIF
         return _pixel_response()
-    inbound_services.tracking_open_record(
-        send_id=send_id, user_agent=request.META.get("HTTP_USER_AGENT", ""), ip=_client_ip(request)
-    )
+    user_agent, ip, at = request.META.get("HTTP_USER_AGENT", "")[:512], _client_ip(request), timezone.now()
+    # The hottest endpoint: no database work in the request (see mailing/open_queue.py); without
+    # Redis, or when it refuses the push, the hit is applied here instead (slower, not lost).
+    try:
+        queued = open_queue.open_hit_push(send_id=send_id, user_agent=user_agent, ip=ip, at=at)
+    except Exception:  # redis.RedisError, OSError: whatever the client raises, the open must not be lost
+        queued = False
+    if not queued:
+        inbound_services.tracking_open_record(send_id=send_id, user_agent=user_agent, ip=ip, at=at)
     return _pixel_response()
 
 

@@ -21,6 +21,16 @@ def credential(campaign):
     return SmtpCredentialFactory(campaign=campaign)
 
 
+@pytest.fixture(autouse=True)
+def _empty_open_queue(db):
+    """Pixel loads queued in Redis by an earlier (failed) test of this database must not leak in."""
+    from mailing import open_queue
+
+    client = open_queue._client()
+    if client is not None:
+        client.delete(open_queue._key())
+
+
 @pytest.fixture
 def eager_tasks():
     """Run `.delay()` in process, so on-commit enqueues are applied within the test."""

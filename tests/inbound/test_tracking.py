@@ -8,6 +8,7 @@ from django.test import Client
 from enrollments.models import Enrollment
 from mailing import tracking
 from mailing.inbound_models import TrackingEvent
+from mailing.inbound_tasks import apply_open_hits_task
 
 from .factories import sent_enrollment
 from .helpers import event_types, expired_click_token, expired_open_token, path_of, tamper
@@ -16,9 +17,18 @@ pytestmark = pytest.mark.django_db
 BROWSER = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36"
 
 
+class TrackedClient(Client):
+    """A mail client; after each request the beat task applies the pixel loads the view queued in Redis."""
+
+    def get(self, *args, **kwargs):
+        response = super().get(*args, **kwargs)
+        apply_open_hits_task()
+        return response
+
+
 @pytest.fixture
 def client():
-    return Client(HTTP_USER_AGENT=BROWSER)
+    return TrackedClient(HTTP_USER_AGENT=BROWSER)
 
 
 @pytest.fixture
@@ -73,7 +83,7 @@ def test_a_bad_pixel_token_gets_the_same_gif_and_changes_nothing(client, sent, o
 
 def test_an_image_proxy_prefetch_right_after_sending_is_recorded_but_not_an_open(campaign, credential, owner):
     enrollment, sends = sent_enrollment(campaign, credential, sent_minutes_ago=0)
-    proxy = Client(
+    proxy = TrackedClient(
         HTTP_USER_AGENT="Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)"
     )
 
@@ -86,7 +96,7 @@ def test_an_image_proxy_prefetch_right_after_sending_is_recorded_but_not_an_open
 
 def test_the_same_proxy_later_counts_as_an_open(campaign, credential):
     enrollment, sends = sent_enrollment(campaign, credential, sent_minutes_ago=30)
-    proxy = Client(HTTP_USER_AGENT="Mozilla/5.0 (via ggpht.com GoogleImageProxy)")
+    proxy = TrackedClient(HTTP_USER_AGENT="Mozilla/5.0 (via ggpht.com GoogleImageProxy)")
 
     proxy.get(path_of(tracking.open_pixel_url(sends[0])))
 
@@ -184,3 +194,27 @@ def test_an_open_for_a_pending_enrollment_is_ignored(client, campaign, credentia
     enrollment, sends = sent_enrollment(campaign, credential, status="pending")
     client.get(path_of(tracking.open_pixel_url(sends[0])))
     assert Enrollment.objects.get(pk=enrollment.pk).status == "pending"
+
+
+def test_the_pixel_queues_the_load_and_answers_before_any_database_work(sent, django_assert_num_queries):
+    enrollment, send = sent
+    plain = Client(HTTP_USER_AGENT=BROWSER)
+
+    with django_assert_num_queries(0):
+        assert_pixel(plain.get(path_of(tracking.open_pixel_url(send))))
+    enrollment.refresh_from_db()
+    assert enrollment.status == "sent"
+
+    assert apply_open_hits_task() == 1
+    enrollment.refresh_from_db()
+    assert enrollment.status == "opened"
+
+
+def test_without_redis_the_pixel_applies_the_open_inline(sent, settings):
+    enrollment, send = sent
+    settings.REDIS_URL = ""
+
+    assert_pixel(Client(HTTP_USER_AGENT=BROWSER).get(path_of(tracking.open_pixel_url(send))))
+
+    enrollment.refresh_from_db()
+    assert enrollment.status == "opened"

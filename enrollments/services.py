@@ -103,7 +103,7 @@ def enrollment_transition(
 
     Returns the updated enrollment, or None when the transition does not
     apply (already there, a final state, unsubscribed): nothing changed and
-    no event was recorded. `smtp_credential_id` is recorded on `sent`.
+    no event was recorded. `smtp_credential_id` is recorded on `sent` and `bounced`.
     """
     if to not in ALLOWED_SOURCES:
         raise ValueError(f"Unknown target status {to!r}")
@@ -111,7 +111,8 @@ def enrollment_transition(
     changes: dict[str, Any] = {"status": to, f"{to}_at": at, "updated_at": timezone.now()}
     if to == Status.BOUNCED:
         changes["bounce_reason"] = (bounce_reason or "")[:2000]
-    if to == Status.SENT and smtp_credential_id is not None:
+    if to in (Status.SENT, Status.BOUNCED) and smtp_credential_id is not None:
+        # the credential that carried step 1, or the one whose message bounced (the bounce-rate guard counts it)
         changes["smtp_credential_id"] = smtp_credential_id
     with transaction.atomic():
         moved = Enrollment.objects.filter(

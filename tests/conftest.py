@@ -4,10 +4,33 @@ Tests run against real PostgreSQL and Redis (DATABASE_URL / REDIS_URL, set by
 `make test`). Each xdist worker gets its own test database from pytest-django.
 """
 
+import os
+
 import pytest
+from django.conf import settings
 from rest_framework.test import APIClient
 
 from accounts.services import account_get_or_create, api_key_create
+
+
+def pytest_configure(config):
+    """Give each xdist worker a Redis database of its own (broker, cache, open-hit queue).
+
+    Some tests wipe their Redis database or run real Celery workers on it; with
+    one database shared by both pytest processes they would take each other's
+    tasks and cached values. Subprocesses inherit the URL through the environment.
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker.startswith("gw") or not settings.REDIS_URL:
+        return
+    base, _, _ = settings.REDIS_URL.rpartition("/")
+    url = f"{base}/{8 + int(worker[2:])}"
+    os.environ["REDIS_URL"] = url
+    settings.REDIS_URL = settings.CELERY_BROKER_URL = url
+    settings.CACHES = {**settings.CACHES, "default": {**settings.CACHES["default"], "LOCATION": url}}
+    from config.celery import app
+
+    app.conf.broker_url = url
 
 
 def _client_for(raw_key: str) -> APIClient:

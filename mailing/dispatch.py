@@ -226,7 +226,11 @@ def _write_python(campaign: Campaign, batch_number: int, caps, anchors, steps, c
                     send_at=step1_at + datetime.timedelta(minutes=minutes),
                 )
             )
-    ScheduledSend.objects.bulk_create(rows, batch_size=500)
+    for start in range(0, len(rows), 500):
+        chunk = rows[start : start + 500]
+        ScheduledSend.objects.bulk_create(chunk)
+        # auto_now_add stamped its own clock; the dispatch summary finds this dispatch's rows by `now`
+        ScheduledSend.objects.filter(pk__in=[row.pk for row in chunk]).update(created_at=now)
     return len(rows)
 
 

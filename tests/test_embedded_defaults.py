@@ -97,6 +97,8 @@ assert enrolled.status_code == 200, enrolled.content
 again = client.post(f"/api/campaigns/{campaign_id}/enroll",
                     {"contact_import_id": str(contact_import.pk)}, format="json")
 listed = client.get(f"/api/campaigns/{campaign_id}/enrollments").json()
+dispatched = client.post(f"/api/campaigns/{campaign_id}/dispatch", {}, format="json").json()
+assert dispatched["sends"] == 1 and dispatched["first_send_at"] and dispatched["by_day"][0]["count"] == 1, dispatched
 shown = client.get(f"/api/campaigns/{campaign_id}").json()
 print("RESULT", enrolled.json()["enrolled"], enrolled.json()["batches"], len(again.json()["skipped"]),
       len(listed), shown["totals"]["pending"])

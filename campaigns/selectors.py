@@ -1,7 +1,7 @@
 """Reads for outreaches and campaigns, always scoped to one account."""
 
 import django_filters
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 
 from accounts.models import Account
 from contacts.models import Contact
@@ -32,7 +32,11 @@ def campaign_detail_list(*, account: Account) -> QuerySet[Campaign]:
     return (
         Campaign.objects.filter(account=account)
         .select_related("account")
-        .prefetch_related("sequence_steps", "smtp_credentials")
+        .prefetch_related(
+            "sequence_steps",
+            # with reply detection's sync state (mailing's one-to-one), in the same query, for imap_status
+            Prefetch("smtp_credentials", queryset=SmtpCredential.objects.select_related("imap_sync_state")),
+        )
     )
 
 

@@ -203,6 +203,15 @@ class CampaignCredentialStatsSerializer(serializers.Serializer):
     disabled_at = serializers.DateTimeField(allow_null=True)
     disabled_reason = serializers.CharField(allow_blank=True)
     imap_configured = serializers.BooleanField()
+    imap_status = serializers.ChoiceField(
+        choices=["not_configured", "never_polled", "ok", "failing"],
+        help_text="Reply detection's health: `failing` when the last IMAP attempt failed (login, TLS, network).",
+    )
+    imap_last_polled_at = serializers.DateTimeField(allow_null=True)
+    imap_last_error = serializers.CharField(allow_null=True, help_text="Why the last attempt failed, when failing.")
+    imap_next_attempt_at = serializers.DateTimeField(
+        allow_null=True, help_text="When a failing mailbox is tried again (exponential backoff)."
+    )
 
 
 class CampaignSkippedSerializer(serializers.Serializer):
@@ -245,7 +254,7 @@ class CampaignStatsSerializer(serializers.Serializer):
 _TIMESTAMP = serializers.DateTimeField()
 
 
-def stats_representation(stats: dict[str, Any]) -> dict[str, Any]:
+def stats_representation(stats: dict[str, Any], *, imap: dict[Any, dict[str, Any]] | None = None) -> dict[str, Any]:
     """`campaign_stats` output as JSON-ready data, shaped as `CampaignStatsSerializer` documents.
 
     The stats are plain numbers already; only ids and timestamps need
@@ -262,7 +271,18 @@ def stats_representation(stats: dict[str, Any]) -> dict[str, Any]:
             {**b, "contact_id": str(b["contact_id"]), "bounced_at": ts(b["bounced_at"])}
             for b in stats["recent_bounces"]
         ],
-        "credentials": [{**c, "id": str(c["id"]), "disabled_at": ts(c["disabled_at"])} for c in stats["credentials"]],
+        "credentials": [
+            {
+                **c,
+                "id": str(c["id"]),
+                "disabled_at": ts(c["disabled_at"]),
+                **{
+                    key: ts(value) if key.endswith("_at") else value
+                    for key, value in (imap or {}).get(c["id"], {}).items()
+                },
+            }
+            for c in stats["credentials"]
+        ],
     }
 
 

@@ -10,6 +10,7 @@ from core.lookups import get_or_not_found
 from core.schema import MALFORMED_JSON, VALIDATION_FAILED, error_responses
 from core.viewsets import AccountScopedViewSet
 from enrollments.selectors import campaign_stats
+from mailing.selectors import smtp_credential_imap_status
 
 from .serializers import (
     CampaignCreatedSerializer,
@@ -170,9 +171,10 @@ class CampaignViewSet(mixins.ListModelMixin, AccountScopedViewSet):
 
     def retrieve(self, request, pk=None):
         campaign = self.get_object()
-        credentials = list(campaign.smtp_credentials.all())
+        credentials = list(campaign.smtp_credentials.all())  # prefetched with their IMAP sync state
         stats = campaign_stats(campaign=campaign, credentials=credentials)
-        return Response({**CampaignDetailSerializer(campaign).data, **stats_representation(stats)})
+        imap = {credential.pk: smtp_credential_imap_status(credential) for credential in credentials}
+        return Response({**CampaignDetailSerializer(campaign).data, **stats_representation(stats, imap=imap)})
 
     def partial_update(self, request, pk=None):
         campaign = self.get_object()

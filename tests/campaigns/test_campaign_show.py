@@ -114,6 +114,10 @@ def test_credentials_report_sent_today_bounce_rate_and_state_without_secrets(api
         "disabled_at",
         "disabled_reason",
         "imap_configured",
+        "imap_status",
+        "imap_last_polled_at",
+        "imap_last_error",
+        "imap_next_attempt_at",
     }
     text = str(body)
     assert "SECRET" not in text and "smtp-secret-password" not in text
@@ -174,3 +178,29 @@ def test_an_unknown_or_malformed_id_is_campaign_not_found(api, bad_id):
 def test_paths_work_with_and_without_a_trailing_slash(api, seeded):
     assert api.get(f"/api/campaigns/{seeded['campaign'].pk}/").status_code == 200
     assert api.get("/api/campaigns/").status_code == 200
+
+
+def test_a_failing_imap_mailbox_shows_in_the_credential_stats(api, seeded):
+    from mailing.inbound_models import ImapSyncState
+
+    retry_at = timezone.now() + datetime.timedelta(minutes=4)
+    ImapSyncState.objects.create(
+        smtp_credential=seeded["b"],
+        last_polled_at=timezone.now(),
+        last_error="LOGIN failed: [AUTHENTICATIONFAILED] Authentication failed.",
+        last_error_at=timezone.now(),
+        consecutive_failures=2,
+        next_attempt_at=retry_at,
+    )
+    credentials = {c["label"]: c for c in api.get(f"/api/campaigns/{seeded['campaign'].pk}").json()["credentials"]}
+    assert credentials["A"]["imap_status"] == "not_configured"
+    b = credentials["B"]
+    assert b["imap_status"] == "failing"
+    assert "AUTHENTICATIONFAILED" in b["imap_last_error"]
+    assert b["imap_next_attempt_at"].startswith(retry_at.strftime("%Y-%m-%dT%H:%M"))
+
+
+def test_a_configured_mailbox_not_yet_polled_says_so(api, seeded):
+    credentials = {c["label"]: c for c in api.get(f"/api/campaigns/{seeded['campaign'].pk}").json()["credentials"]}
+    assert credentials["B"]["imap_status"] == "never_polled"
+    assert credentials["B"]["imap_last_error"] is None

@@ -13,7 +13,7 @@ import csv
 import io
 import json
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import IO, Any
 
 from django.db import connection
@@ -54,7 +54,6 @@ class ImportRows:
     """The rows of one import, as (row number, raw mapping) pairs, read lazily."""
 
     rows: Iterable[tuple[int, Any]]
-    invalid_rows: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def from_csv(cls, binary_file: IO[bytes]) -> ImportRows:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -132,8 +132,3 @@ def contact_import_create(
         contact_import.created, contact_import.updated = created, updated
         contact_import.save(update_fields=["created", "updated"])
     return contact_import
-
-
-def contact_import_from_records(*, account: Account, name: str, contacts: Iterable[dict[str, Any]]) -> ContactImport:
-    """A JSON import: `contacts` is a list of objects with the CSV's columns as keys."""
-    return contact_import_create(account=account, name=name, rows=ImportRows.from_records(contacts))

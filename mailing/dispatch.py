@@ -4,9 +4,9 @@
 
 - Slots. Each enabled credential may take `daily_limit` step-1 sends per day
   (in the account's time zone), less the step-1 sends already scheduled or
-  sent through it that day; step 2+ do not count against a day here (the
-  seed), though every message is still reserved against the limit when it is
-  sent (`mailing.limits`). Slots are dealt day by day, round-robin over the
+  sent through it that day; step 2+ do not count against a day (the seed),
+  here nor when they are sent (`mailing.limits` reserves the daily limit for
+  first messages only). Slots are dealt day by day, round-robin over the
   credentials (`(day, j, credential order)`), so today fills first and the
   rest rolls to the following days; the i-th enrollment of the batch (by
   `created_at, id`: priority enrollments first) takes the i-th slot.

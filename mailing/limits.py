@@ -62,9 +62,19 @@ def plan_limit_reached(*, account: Account, at: datetime.datetime | None = None)
 
 
 def limits_reserve(
-    *, credential: SmtpCredential, account: Account, day: datetime.date, ensure_rows: bool = True
+    *,
+    credential: SmtpCredential,
+    account: Account,
+    day: datetime.date,
+    ensure_rows: bool = True,
+    first_message: bool = True,
 ) -> str | None:
     """Reserve one message of the credential's `day` and of the account's month.
+
+    The credential's daily limit counts first messages (step 1) only, as the
+    dispatcher plans them: follow-ups (`first_message=False`) do not count
+    against the day (the seed: "step 2/3 don't count against today") but do
+    count against the account's monthly plan limit, which counts every send.
 
     Call inside the transaction that marks the send `sending`, so a rollback
     gives both back. Returns None when reserved, else `DAILY_LIMIT` or
@@ -74,18 +84,20 @@ def limits_reserve(
     """
     if ensure_rows:
         limits_ensure_rows(credential=credential, account=account, day=day)
-    got_day = SmtpCredentialDay.objects.filter(
-        smtp_credential=credential, day=day, reserved__lt=credential.daily_limit
-    ).update(reserved=F("reserved") + 1)
-    if not got_day:
-        return DAILY_LIMIT
+    if first_message:
+        got_day = SmtpCredentialDay.objects.filter(
+            smtp_credential=credential, day=day, reserved__lt=credential.daily_limit
+        ).update(reserved=F("reserved") + 1)
+        if not got_day:
+            return DAILY_LIMIT
     month = month_of(day)
     if account.monthly_limit is not None:
         got_month = AccountMonth.objects.filter(
             account=account, month=month, reserved__lt=account.monthly_limit
         ).update(reserved=F("reserved") + 1)
         if not got_month:
-            SmtpCredentialDay.objects.filter(smtp_credential=credential, day=day).update(reserved=F("reserved") - 1)
+            if first_message:
+                SmtpCredentialDay.objects.filter(smtp_credential=credential, day=day).update(reserved=F("reserved") - 1)
             return PLAN_LIMIT
     else:
         AccountMonth.objects.filter(account=account, month=month).update(reserved=F("reserved") + 1)
@@ -100,11 +112,12 @@ def limits_ensure_rows(*, credential: SmtpCredential, account: Account, day: dat
     AccountMonth.objects.bulk_create([AccountMonth(account=account, month=month_of(day))], ignore_conflicts=True)
 
 
-def limits_release(*, credential_id: Any, account_id: Any, day: datetime.date) -> None:
+def limits_release(*, credential_id: Any, account_id: Any, day: datetime.date, first_message: bool = True) -> None:
     """Give back one reservation made by `limits_reserve` for `day` (the message did not go out)."""
-    SmtpCredentialDay.objects.filter(smtp_credential_id=credential_id, day=day, reserved__gt=0).update(
-        reserved=F("reserved") - 1
-    )
+    if first_message:
+        SmtpCredentialDay.objects.filter(smtp_credential_id=credential_id, day=day, reserved__gt=0).update(
+            reserved=F("reserved") - 1
+        )
     AccountMonth.objects.filter(account_id=account_id, month=month_of(day), reserved__gt=0).update(
         reserved=F("reserved") - 1
     )

@@ -188,7 +188,12 @@ def _apply(outcome: Outcome, credential: SmtpCredential, worker: str, zone, spre
             if moved:
                 _shift_later_steps(row, max(now + delay - row.send_at, datetime.timedelta(0)))
         if moved and outcome.reserved:
-            limits.limits_release(credential_id=credential.pk, account_id=row.campaign.account_id, day=outcome.day)
+            limits.limits_release(
+                credential_id=credential.pk,
+                account_id=row.campaign.account_id,
+                day=outcome.day,
+                first_message=position == 1,
+            )
         return None
     if outcome.kind == "unknown":
         _mine(row, worker, Status.SENDING).update(status=Status.UNKNOWN, last_error=outcome.error, updated_at=now)

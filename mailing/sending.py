@@ -126,7 +126,9 @@ def _start_sending(row, credential, account, worker, message_id, day) -> str | N
         )
         if not moved:
             return "ineligible"
-        refused = limits.limits_reserve(credential=credential, account=account, day=day, ensure_rows=False)
+        refused = limits.limits_reserve(
+            credential=credential, account=account, day=day, ensure_rows=False, first_message=row.step.position == 1
+        )
         if refused:
             transaction.set_rollback(True)
             return refused

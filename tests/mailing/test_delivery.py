@@ -319,3 +319,21 @@ def test_test_send_reports_an_unreachable_server(api, owner, smtp_server):
     SmtpCredential.objects.filter(campaign=campaign).update(smtp_port=1)
     response = api.post(f"/api/campaigns/{campaign.pk}/test_send", {"emails": ["me@example.com"]}, format="json")
     assert response.status_code == 502 and response.json()["error"]["code"] == "smtp_unavailable"
+
+
+def test_follow_ups_do_not_count_against_the_daily_limit(api, owner, smtp_server, later):
+    """The daily limit is for first messages, as dispatch plans it; follow-ups go out on a full day."""
+    campaign = make_campaign(owner, smtp_server, steps=((0,), (60,)), daily_limit=1)
+    (enrollment,) = enroll_contacts(campaign, 1)
+    _dispatch(api, campaign)
+    run_until_idle(now=timezone.now() + datetime.timedelta(seconds=1))  # step 1 uses the day's only slot
+    credential = campaign.smtp_credentials.get()
+    step2 = ScheduledSend.objects.get(enrollment=enrollment, step__position=2)
+    # The follow-up comes due on a day whose first-message allowance is already used up.
+    day = timezone.localdate(step2.send_at)
+    SmtpCredentialDay.objects.update_or_create(smtp_credential=credential, day=day, defaults={"reserved": 1})
+    run_until_idle(now=step2.send_at + datetime.timedelta(seconds=1))
+    step2.refresh_from_db()
+    assert step2.status == "sent"
+    assert len(smtp_server.messages) == 2
+    assert SmtpCredentialDay.objects.get(smtp_credential=credential, day=day).reserved == 1

@@ -1,7 +1,8 @@
 """Reads for outreaches and campaigns, always scoped to one account."""
 
 import django_filters
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, QuerySet, Sum
+from django.db.models.functions import Coalesce
 
 from accounts.models import Account
 from contacts.models import Contact
@@ -34,8 +35,15 @@ def campaign_detail_list(*, account: Account) -> QuerySet[Campaign]:
         .select_related("account")
         .prefetch_related(
             "sequence_steps",
-            # with reply detection's sync state (mailing's one-to-one), in the same query, for imap_status
-            Prefetch("smtp_credentials", queryset=SmtpCredential.objects.select_related("imap_sync_state")),
+            # In the same query: reply detection's sync state (for imap_status) and the messages the
+            # sending engine counted through each credential (the bounce rate's denominator); both
+            # relations belong to mailing.
+            Prefetch(
+                "smtp_credentials",
+                queryset=SmtpCredential.objects.select_related("imap_sync_state")
+                .annotate(messages_sent=Coalesce(Sum("days__sent"), 0) + Coalesce(Sum("days__bounced"), 0))
+                .order_by(*SmtpCredential._meta.ordering),  # an aggregate drops Meta.ordering
+            ),
         )
     )
 

@@ -7,10 +7,11 @@ counts come from `EnrollmentTally` (kept exact by triggers, see
 recent bounces from the top of an index, skips from a grouped count.
 
 Definitions, in this one place:
-- messages sent: enrollments with `sent_at` set, plus bounced ones (a bounce
-  proves a message went out, even when the 5xx came before `sent_at` was
-  stamped). Until the send outbox exists this counts one message per
-  enrollment; the sending engine may switch it to its per-message rows.
+- messages sent: every message handed to a server, all steps, as the sending
+  engine counts them per credential (`messages_by_credential`, passed by the
+  show endpoint); never less than the enrollments with `sent_at` set plus
+  bounced ones (a bounce proves a message went out, even when the 5xx came
+  before `sent_at` was stamped). The bounce-rate guard uses the same counts.
 - `bounce_rate`: bounced / messages sent (per send, SMTP2GO's denominator).
 - `open_rate`, `reply_rate`: enrollments ever opened / ever replied, over
   enrollments sent to (`sent_at` set).
@@ -85,11 +86,16 @@ def campaign_stats(
     campaign: Campaign,
     credentials: list[SmtpCredential] | None = None,
     now: datetime.datetime | None = None,
+    messages_by_credential: dict[Any, int] | None = None,
 ) -> dict[str, Any]:
     """The seed's stats keys: totals, rates, per_batch, recent_bounces, credentials, skipped.
 
     `credentials` defaults to the campaign's (pass them when already loaded);
     the account's time zone comes from `campaign.account` (select it along).
+    `messages_by_credential`: the sending engine's count of messages sent per
+    credential, all steps (`mailing.selectors.smtp_credentials_messages_sent`);
+    the bounce rates' denominator is the larger of it and the enrollment-based
+    count (every enrollment sent to got at least one message).
     """
     now = now or timezone.now()
     if credentials is None:
@@ -129,6 +135,11 @@ def campaign_stats(
                 "bounced": int(credential_bounced or 0),
             }
     messages_sent = sent_to + bounced_unsent
+    if messages_by_credential:
+        for credential_id, messages in messages_by_credential.items():
+            entry = by_credential[str(credential_id)]
+            entry["messages"] = max(entry["messages"], messages)
+        messages_sent = max(messages_sent, sum(messages_by_credential.values()))
 
     # 3. Sent today per credential (a range scan over today's sends only).
     sent_today: dict[str, int] = {}

@@ -5,14 +5,14 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from campaigns.models import Campaign
 
 from . import limits
-from .models import ScheduledSend
+from .models import ScheduledSend, SmtpCredentialDay
 
 Status = ScheduledSend.Status
 FORECAST_STATUSES = (Status.SCHEDULED, Status.QUEUED)
@@ -81,3 +81,18 @@ def smtp_credential_imap_status(credential: Any) -> dict[str, Any]:
         "imap_last_error": (state.last_error or None) if failing else None,
         "imap_next_attempt_at": state.next_attempt_at if failing else None,
     }
+
+
+def smtp_credentials_messages_sent(*, credential_ids: list[Any]) -> dict[Any, int]:
+    """Messages handed to the server through each credential, all steps (one grouped query).
+
+    The per-day outcome counters (`sent` + `bounced`: a 5xx is a message sent
+    too) are the bounce rate's denominator, here and in the bounce-rate guard.
+    """
+    rows = (
+        SmtpCredentialDay.objects.filter(smtp_credential_id__in=credential_ids)
+        .values("smtp_credential_id")
+        .annotate(sent=Sum("sent"), bounced=Sum("bounced"))
+        .order_by()
+    )
+    return {row["smtp_credential_id"]: (row["sent"] or 0) + (row["bounced"] or 0) for row in rows}

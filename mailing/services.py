@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q, Sum
+from django.db.models import Q
 from django.utils import timezone
 
 from campaigns.models import SmtpCredential
@@ -20,7 +20,8 @@ from enrollments.models import Enrollment
 from webhooks import events
 from webhooks.services import webhook_event_record
 
-from .models import ScheduledSend, SmtpCredentialDay
+from .models import ScheduledSend
+from .selectors import smtp_credentials_messages_sent
 
 Status = ScheduledSend.Status
 
@@ -58,10 +59,7 @@ def smtp_credential_messages_and_bounces(*, smtp_credential_id: Any) -> tuple[in
     webhook); an enrollment bounced at dispatch for having no MX never went
     through a credential and is not counted.
     """
-    totals = SmtpCredentialDay.objects.filter(smtp_credential_id=smtp_credential_id).aggregate(
-        sent=Sum("sent"), bounced=Sum("bounced")
-    )
-    messages = (totals["sent"] or 0) + (totals["bounced"] or 0)
+    messages = sum(smtp_credentials_messages_sent(credential_ids=[smtp_credential_id]).values())
     bounces = Enrollment.objects.filter(smtp_credential_id=smtp_credential_id, status=Enrollment.Status.BOUNCED).count()
     return messages, bounces
 

@@ -171,8 +171,9 @@ class CampaignViewSet(mixins.ListModelMixin, AccountScopedViewSet):
 
     def retrieve(self, request, pk=None):
         campaign = self.get_object()
-        credentials = list(campaign.smtp_credentials.all())  # prefetched with their IMAP sync state
-        stats = campaign_stats(campaign=campaign, credentials=credentials)
+        credentials = list(campaign.smtp_credentials.all())  # prefetched with IMAP state and messages sent
+        messages = {c.pk: c.messages_sent for c in credentials}
+        stats = campaign_stats(campaign=campaign, credentials=credentials, messages_by_credential=messages)
         imap = {credential.pk: smtp_credential_imap_status(credential) for credential in credentials}
         return Response({**CampaignDetailSerializer(campaign).data, **stats_representation(stats, imap=imap)})
 

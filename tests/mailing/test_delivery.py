@@ -337,3 +337,17 @@ def test_follow_ups_do_not_count_against_the_daily_limit(api, owner, smtp_server
     assert step2.status == "sent"
     assert len(smtp_server.messages) == 2
     assert SmtpCredentialDay.objects.get(smtp_credential=credential, day=day).reserved == 1
+
+
+def test_the_campaign_bounce_rate_counts_every_message_sent_as_the_guard_does(api, owner, smtp_server, later):
+    """Two steps to four contacts, one bouncing at step 1: 1 bounce over 7 messages, not over 4 enrollments."""
+    campaign = make_campaign(owner, smtp_server, steps=((0,), (60,)))
+    enrollments = enroll_contacts(campaign, 4)
+    smtp_server.reject.add(enrollments[0].contact.email)
+    _dispatch(api, campaign)
+    run_until_idle(now=later)
+    assert len(smtp_server.messages) == 6
+    stats = api.get(f"/api/campaigns/{campaign.pk}").json()
+    assert stats["totals"]["bounced"] == 1
+    assert stats["rates"]["bounce_rate"] == round(100 / 7, 1)
+    assert stats["credentials"][0]["bounce_rate"] == round(100 / 7, 1)

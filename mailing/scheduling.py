@@ -89,29 +89,32 @@ def _reschedule_after_pause(campaign: Campaign, *, paused_at: datetime.datetime,
 
 
 def campaigns_complete_finished(*, limit: int = 100) -> list[Any]:
-    """Complete the active campaigns that have nothing left to send; returns their ids."""
+    """Complete the active campaigns that have nothing left to send; returns their ids.
+
+    Both conditions are in the candidate query, so a campaign that only waits
+    for its next batch to be dispatched never takes a place among the `limit`
+    candidates (it would starve every other campaign of completion).
+    """
     live = ScheduledSend.objects.filter(campaign_id=OuterRef("pk"), status__in=LIVE)
+    undispatched = Enrollment.objects.filter(
+        campaign_id=OuterRef("pk"), status=Enrollment.Status.PENDING, unsubscribed_at__isnull=True
+    ).exclude(Exists(ScheduledSend.objects.filter(enrollment_id=OuterRef("pk"))))
     candidates = list(
         Campaign.objects.filter(status=Campaign.Status.ACTIVE)
-        .annotate(has_live=Exists(live))
-        .filter(has_live=False)
+        .filter(~Exists(live), ~Exists(undispatched))
         .values_list("pk", flat=True)[:limit]
     )
-    completed = []
-    for campaign_id in candidates:
-        waiting = Enrollment.objects.filter(
-            campaign_id=campaign_id, status=Enrollment.Status.PENDING, unsubscribed_at__isnull=True
-        ).exclude(Exists(ScheduledSend.objects.filter(enrollment_id=OuterRef("pk"))))
-        if waiting.exists():
-            continue
-        if campaign_complete(campaign_id=campaign_id):
-            completed.append(campaign_id)
-    return completed
+    return [campaign_id for campaign_id in candidates if campaign_complete(campaign_id=campaign_id)]
 
 
 def campaign_complete(*, campaign_id: Any) -> bool:
     """Active → completed with its `campaign.completed` event (False when it was not active)."""
     with transaction.atomic():
+        # Lock the campaign as dispatch does, so a dispatch in progress finishes (and its rows
+        # become visible) before we look for live sends: never complete over fresh sends.
+        status = Campaign.objects.select_for_update().filter(pk=campaign_id).values_list("status", flat=True).first()
+        if status != Campaign.Status.ACTIVE:
+            return False
         if ScheduledSend.objects.filter(campaign_id=campaign_id, status__in=LIVE).exists():
             return False
         if not campaign_status_change(campaign_id=campaign_id, to=Campaign.Status.COMPLETED):

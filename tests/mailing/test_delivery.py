@@ -351,3 +351,22 @@ def test_the_campaign_bounce_rate_counts_every_message_sent_as_the_guard_does(ap
     assert stats["totals"]["bounced"] == 1
     assert stats["rates"]["bounce_rate"] == round(100 / 7, 1)
     assert stats["credentials"][0]["bounce_rate"] == round(100 / 7, 1)
+
+
+def test_campaigns_waiting_for_their_next_batch_never_keep_others_from_completing(api, owner, smtp_server, later):
+    from mailing.scheduling import campaigns_complete_finished
+
+    waiting = []
+    for _ in range(3):  # batch 1 sent, batch 2 not dispatched yet: not finished
+        campaign = make_campaign(owner, smtp_server)
+        enroll_contacts(campaign, 1)
+        enroll_contacts(campaign, 1, batch=2, domain="example.org")
+        _dispatch(api, campaign)
+        waiting.append(campaign)
+    finished = make_campaign(owner, smtp_server)
+    enroll_contacts(finished, 1)
+    _dispatch(api, finished)
+    run_until_idle(now=later)
+
+    assert campaigns_complete_finished(limit=1) == [finished.pk]
+    assert {c.status for c in Campaign.objects.filter(pk__in=[c.pk for c in waiting])} == {"active"}

@@ -74,7 +74,7 @@ def decode_cursor(cursor: str, queryset: QuerySet, fields: list[str]) -> list[An
         field = opts.get_field(name.lstrip("-"))
         try:
             decoded.append(field.to_python(value))
-        except DjangoValidationError:
+        except (DjangoValidationError, TypeError, ValueError, AttributeError):  # e.g. a number for a datetime
             raise invalid from None
         if decoded[-1] is None and value is not None:
             raise invalid

@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl
 from django.utils.dateparse import parse_datetime
 
 from accounts.models import Account
+from core.parsers import contains_nul
 from mailing.inbound_models import ProviderEvent
 
 T = ProviderEvent.Type
@@ -57,7 +58,7 @@ def parse_body(body: bytes, content_type: str) -> dict[str, Any]:
     if ctype == "application/json" or (not ctype and text.lstrip().startswith("{")):
         try:
             payload = json.loads(text)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise UnparseableBody("invalid JSON") from exc
     elif ctype in ("application/x-www-form-urlencoded", ""):
         try:
@@ -68,6 +69,8 @@ def parse_body(body: bytes, content_type: str) -> dict[str, Any]:
         raise UnparseableBody(f"unsupported content type {ctype}")
     if not isinstance(payload, dict) or not payload.get("event"):
         raise UnparseableBody("no event")
+    if contains_nul(payload):
+        raise UnparseableBody("NUL characters cannot be stored")  # PostgreSQL refuses them in text and jsonb
     return payload
 
 

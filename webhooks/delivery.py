@@ -101,8 +101,9 @@ def webhook_deliveries_claim(*, limit: int = CLAIM_CHUNK, now: datetime | None =
     token = uuid.uuid4()
     with transaction.atomic():
         ids = list(
-            WebhookDelivery.objects.select_for_update(skip_locked=True)
-            .filter(status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now)
+            WebhookDelivery.objects.select_for_update(skip_locked=True, of=("self",))
+            # a disabled endpoint's rows are never claimed: they would be skipped and claimed again forever
+            .filter(status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now, endpoint__enabled=True)
             .order_by("next_attempt_at")
             .values_list("id", flat=True)[:limit]
         )

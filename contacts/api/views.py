@@ -1,10 +1,11 @@
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
 from contacts import selectors, services
 from contacts.importing import ImportRows
+from core.parsers import NulRefusingJSONParser
 from core.schema import MALFORMED_JSON, VALIDATION_FAILED, error_responses
 from core.viewsets import AccountScopedViewSet
 
@@ -85,7 +86,7 @@ class ContactImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Acc
     serializer_class = ContactImportSerializer
     not_found_code = "contact_import_not_found"
     not_found_message = "No contact import with this id."
-    parser_classes = [JSONParser, MultiPartParser, FormParser]
+    parser_classes = [NulRefusingJSONParser, MultiPartParser, FormParser]
 
     def get_queryset(self):
         return selectors.contact_import_list(account=self.request.user)

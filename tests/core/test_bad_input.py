@@ -81,3 +81,27 @@ def test_odd_query_strings_get_a_2xx_or_4xx(api, ids, query):
     ):
         response = api.get(f"{path}?{query}")
         assert response.status_code < 500, (path, query, response.status_code, response.content[:300])
+
+
+def test_a_nul_character_anywhere_in_a_json_body_is_422_and_nothing_is_stored(api, owner):
+    from contacts.models import Contact, ContactImport
+
+    contact = {"email": "nul@example.com", "custom_fields": {"note": "a\u0000b"}}
+    response = api.post("/api/contacts", contact, format="json")
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "validation_failed"
+    response = api.post(
+        "/api/contact_imports", {"contacts": [{"email": "x@example.com", "city": "\u0000"}]}, format="json"
+    )
+    assert response.status_code == 422
+    assert not Contact.objects.exists() and not ContactImport.objects.exists()
+
+
+def test_a_cursor_holding_the_wrong_types_is_422(api):
+    import base64
+    import json
+
+    cursor = base64.urlsafe_b64encode(json.dumps([5, {"x": 1}]).encode()).decode().rstrip("=")
+    response = api.get(f"/api/contacts?cursor={cursor}")
+    assert response.status_code == 422
+    assert response.json()["error"]["details"] == {"cursor": ["Invalid cursor."]}

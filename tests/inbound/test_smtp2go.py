@@ -208,6 +208,9 @@ def test_a_wrong_or_another_accounts_token_is_401(anon_api, owner, outsider, sen
         ("application/json", '{"rcpt": "x@example.org"}'),
         ("application/x-www-form-urlencoded", "rcpt=x%40example.org"),
         ("text/plain", "event=bounce"),
+        ("application/json", '{"event": "bounce", "rcpt": "x\\u0000@example.org"}'),
+        ("application/x-www-form-urlencoded", "event=bounce&rcpt=x%00%40example.org"),
+        ("application/json", "[" * 100_000 + "]" * 100_000),
     ],
 )
 def test_an_unparseable_body_is_400_and_nothing_is_stored(anon_api, owner, content_type, body):

@@ -6,6 +6,7 @@ from django.http import HttpResponseRedirect
 from django.utils import timezone
 
 from core.errors import ApplicationError
+from mailing.inbound_services import contact_unsubscribe_everywhere
 
 from .importing import ImportRows
 from .models import Contact, ContactImport
@@ -26,6 +27,9 @@ class ContactAdmin(admin.ModelAdmin):
             obj.unsubscribed_at = None if obj.subscribed else timezone.now()
         obj.email = obj.email.strip().lower()
         super().save_model(request, obj, form, change)
+        if change and "subscribed" in form.changed_data and not obj.subscribed:
+            # stop every enrollment (events, canceled sends), as the unsubscribe link does
+            contact_unsubscribe_everywhere(contact=obj, source="admin")
 
 
 class ContactImportUploadForm(forms.ModelForm):

@@ -4,6 +4,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from accounts.models import ApiKey
 from contacts.models import Contact, ContactImport
+from enrollments.models import Enrollment
+from tests.campaigns.factories import CampaignFactory, EnrollmentFactory
 from tests.factories import ContactFactory
 
 pytestmark = pytest.mark.django_db
@@ -45,6 +47,7 @@ def test_operator_finds_a_contact_by_email(staff_client, owner):
 
 def test_operator_unsubscribing_in_the_admin_stamps_the_time(staff_client, owner):
     contact = ContactFactory(account=owner)
+    enrollment = EnrollmentFactory(campaign=CampaignFactory(account=owner), contact=contact)
     response = staff_client.post(
         f"/admin/contacts/contact/{contact.pk}/change/",
         {
@@ -61,6 +64,7 @@ def test_operator_unsubscribing_in_the_admin_stamps_the_time(staff_client, owner
     assert contact.subscribed is False
     assert contact.unsubscribed_at is not None
     assert Contact.objects.count() == 1
+    assert Enrollment.objects.get(pk=enrollment.pk).unsubscribed_at is not None  # its sequence stopped too
 
 
 def test_operator_creates_an_api_key_and_sees_it_once(staff_client, owner):

@@ -145,3 +145,18 @@ def test_bad_limit_or_cursor_is_422(api, query):
     response = api.get(f"/api/contacts?{query}")
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "validation_failed"
+
+
+def test_unsubscribing_through_the_api_stops_every_enrollment_as_the_link_does(api, owner):
+    from enrollments.models import Enrollment
+    from tests.campaigns.factories import CampaignFactory, EnrollmentFactory
+    from webhooks.models import WebhookEvent
+
+    contact = ContactFactory(account=owner)
+    first = EnrollmentFactory(campaign=CampaignFactory(account=owner), contact=contact)
+    second = EnrollmentFactory(campaign=CampaignFactory(account=owner), contact=contact)
+    body = api.patch(f"/api/contacts/{contact.pk}", {"subscribed": False, "company": "Gone Ltd"}, format="json").json()
+    assert body["subscribed"] is False and body["unsubscribed_at"] and body["company"] == "Gone Ltd"
+    stopped = Enrollment.objects.filter(pk__in=[first.pk, second.pk], unsubscribed_at__isnull=False)
+    assert stopped.count() == 2
+    assert WebhookEvent.objects.filter(type="enrollment.unsubscribed").count() == 2

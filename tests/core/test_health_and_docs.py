@@ -25,7 +25,7 @@ def test_healthz_is_503_naming_the_broker_when_it_is_down(client):
     body = response.json()
     assert body["failing"] == ["broker"]
     assert body["checks"]["database"] == {"ok": True}
-    assert body["checks"]["broker"]["ok"] is False
+    assert body["checks"]["broker"] == {"ok": False}  # no error text: it could name hosts
 
 
 def test_schema_and_docs_are_served_without_a_key(client):

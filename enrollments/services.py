@@ -23,7 +23,7 @@ from typing import Any
 from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 
-from campaigns.models import Campaign
+from campaigns.models import Campaign, Outreach
 from contacts.models import Contact, ContactImport
 from contacts.mx import MxStatus, check_domains, domain_of
 from core.errors import ApplicationError
@@ -156,10 +156,28 @@ class EnrollResult:
     skipped: list[dict[str, Any]] = field(default_factory=list)
 
 
+def _lock_for_enrolling(campaign: Campaign) -> tuple[Campaign, Outreach | None]:
+    """Lock the campaign row and, when its outreach keeps contacts unique, the outreach row.
+
+    Always in that order, so concurrent enrolls into one campaign, or into
+    sibling campaigns of a `unique_contacts` outreach, run one after the other:
+    the sibling check of one sees what the other enrolled.
+    """
+    locked = Campaign.objects.select_for_update(of=("self",)).select_related("outreach").get(pk=campaign.pk)
+    if locked.outreach is None or not locked.outreach.unique_contacts:
+        return locked, None
+    return locked, Outreach.objects.select_for_update().get(pk=locked.outreach_id)
+
+
 def enrollment_enroll_contact(
     *, campaign: Campaign, contact: Contact, batch_number: int = 0, priority: bool = False
 ) -> Enrollment:
-    """Enroll one contact. Raises 422 `contact_unsubscribed` or `contact_already_enrolled`."""
+    """Enroll one contact.
+
+    Raises 422 `contact_unsubscribed`, `contact_already_enrolled`, or
+    `contact_in_sibling_campaign` (enrolled in another campaign of an outreach
+    with `unique_contacts`).
+    """
     if not contact.subscribed:
         raise ApplicationError(
             "The contact is unsubscribed and cannot be enrolled.", code="contact_unsubscribed", status_code=422
@@ -167,8 +185,20 @@ def enrollment_enroll_contact(
     created_at = PRIORITY_CREATED_AT if priority else timezone.now()
     try:
         with transaction.atomic():
+            locked, outreach = _lock_for_enrolling(campaign)
+            if (
+                outreach is not None
+                and Enrollment.objects.filter(contact=contact, campaign__outreach=outreach)
+                .exclude(campaign=locked)
+                .exists()
+            ):
+                raise ApplicationError(
+                    SKIP_REASONS[EnrollmentSkip.Kind.CROSS_CAMPAIGN_DUPLICATE] + ".",
+                    code="contact_in_sibling_campaign",
+                    status_code=422,
+                )
             return Enrollment.objects.create(
-                campaign=campaign, contact=contact, batch_number=batch_number, created_at=created_at
+                campaign=locked, contact=contact, batch_number=batch_number, created_at=created_at
             )
     except IntegrityError:
         raise ApplicationError(
@@ -257,14 +287,13 @@ def enrollments_enroll_import(
     Batches are numbered after the campaign's highest batch so far. Skips (already
     enrolled, enrolled in a sibling campaign of a `unique_contacts` outreach, no MX
     when `verify_email_mx`) are recorded once each and reported. The campaign row
-    is locked for the write, so two concurrent enrolls run one after the other and
-    never duplicate an enrollment or a skip.
+    (and a `unique_contacts` outreach's row) is locked for the write, so concurrent
+    enrolls run one after the other and never duplicate an enrollment or a skip.
     """
     mx_invalid = _mx_invalid_contacts(contact_import=contact_import, campaign=campaign)
     new_uuid = _vendor(_NEW_UUID_SQL)
     with transaction.atomic(), connection.cursor() as cursor:
-        locked = Campaign.objects.select_for_update(of=("self",)).select_related("outreach").get(pk=campaign.pk)
-        outreach = locked.outreach if locked.outreach and locked.outreach.unique_contacts else None
+        locked, outreach = _lock_for_enrolling(campaign)
         highest = (
             Enrollment.objects.filter(campaign=locked).order_by("-batch_number").values_list("batch_number", flat=True)
         ).first() or 0

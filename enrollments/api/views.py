@@ -24,6 +24,11 @@ CONTACT_NOT_FOUND = (404, "contact_not_found", "enroll_contact with an unknown c
 IMPORT_NOT_FOUND = (404, "contact_import_not_found", "enroll with an unknown contact_import_id.")
 ALREADY_ENROLLED = (422, "contact_already_enrolled", "enroll_contact for a contact already in the campaign.")
 UNSUBSCRIBED = (422, "contact_unsubscribed", "enroll_contact for an unsubscribed contact.")
+SIBLING = (
+    422,
+    "contact_in_sibling_campaign",
+    "enroll_contact for a contact enrolled in another campaign of an outreach with unique_contacts.",
+)
 
 
 class CampaignEnrollmentViewSet(AccountScopedViewSet):
@@ -74,7 +79,13 @@ class CampaignEnrollmentViewSet(AccountScopedViewSet):
         responses={
             201: EnrolledContactSerializer,
             **error_responses(
-                CAMPAIGN_NOT_FOUND, CONTACT_NOT_FOUND, ALREADY_ENROLLED, UNSUBSCRIBED, VALIDATION_FAILED, MALFORMED_JSON
+                CAMPAIGN_NOT_FOUND,
+                CONTACT_NOT_FOUND,
+                ALREADY_ENROLLED,
+                UNSUBSCRIBED,
+                SIBLING,
+                VALIDATION_FAILED,
+                MALFORMED_JSON,
             ),
         },
     )

@@ -200,3 +200,15 @@ def test_enroll_contact_with_a_foreign_contact_is_404_contact_not_found(api, own
     response = api.post(f"/api/campaigns/{campaign.pk}/enroll_contact", {"contact_id": str(theirs.pk)}, format="json")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "contact_not_found"
+
+
+def test_enroll_contact_refuses_a_contact_of_a_sibling_campaign_when_contacts_are_unique(api, owner):
+    outreach = OutreachFactory(account=owner, unique_contacts=True)
+    sibling = CampaignFactory(account=owner, outreach=outreach)
+    campaign = CampaignFactory(account=owner, outreach=outreach)
+    contact = ContactFactory(account=owner)
+    EnrollmentFactory(campaign=sibling, contact=contact)
+    response = api.post(f"/api/campaigns/{campaign.pk}/enroll_contact", {"contact_id": str(contact.pk)}, format="json")
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "contact_in_sibling_campaign"
+    assert not Enrollment.objects.filter(campaign=campaign).exists()

@@ -39,6 +39,7 @@ from .services import scheduled_sends_cancel_for_enrollment, scheduled_sends_rea
 
 Status = ScheduledSend.Status
 MAX_BACKOFF = datetime.timedelta(hours=6)
+FIRST_STEP_UNKNOWN = "first_step_unknown"
 
 
 @dataclass
@@ -70,6 +71,16 @@ def refusal(*, row: ScheduledSend, refused: str, day: datetime.date, worker: str
         return Outcome(kind="requeued", row=row, error="credential disabled")
     enrollment = fresh.enrollment
     if enrollment.status == Enrollment.Status.PENDING and row.step.position > 1:
+        first = ScheduledSend.objects.filter(enrollment_id=row.enrollment_id, step__position=1).first()
+        if first is not None and first.status == Status.UNKNOWN:
+            # Only an operator can settle step 1 (release or cancel it): look again in a few hours.
+            return Outcome(
+                kind="deferred",
+                row=row,
+                day=day,
+                limit=FIRST_STEP_UNKNOWN,
+                error="step 1's outcome is unknown: waiting for an operator to release or cancel it",
+            )
         # A follow-up whose first message has not gone out yet (deferred or retrying): wait for it.
         return Outcome(kind="deferred", row=row, day=day, limit="first_step_pending", error="step 1 not sent yet")
     return Outcome(kind="canceled", row=row, error=f"enrollment stopped ({enrollment.status})")
@@ -117,6 +128,8 @@ def _deferred_until(outcome: Outcome, zone, campaign: Campaign, spread: float) -
         start = limits.day_start(zone, limits.next_month(limits.month_of(outcome.day)))
     elif outcome.limit == limits.DAILY_LIMIT:
         start = limits.day_start(zone, outcome.day + datetime.timedelta(days=1))
+    elif outcome.limit == FIRST_STEP_UNKNOWN:
+        return now + MAX_BACKOFF
     else:
         return now + datetime.timedelta(seconds=settings.MAILING_RETRY_BASE_SECONDS)
     return start + datetime.timedelta(seconds=spread)

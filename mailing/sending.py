@@ -36,6 +36,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from campaigns.models import Campaign, SmtpCredential
@@ -117,6 +118,29 @@ def _eligible(row: ScheduledSend, worker: str):
     )
 
 
+def _eligible_ids(rows: list[ScheduledSend], worker: str) -> set[Any]:
+    """The chunk's rows that look sendable now, in one query, before any SMTP envelope.
+
+    A pre-check only (the authoritative one is `_start_sending`'s conditional
+    UPDATE): rows of a paused campaign, a stopped enrollment or a follow-up whose
+    first message has not gone out are refused without opening an envelope.
+    """
+    first_message = Q(step__position=1, enrollment__status=Enrollment.Status.PENDING)
+    follow_up = Q(step__position__gt=1, enrollment__status__in=[Enrollment.Status.SENT, Enrollment.Status.OPENED])
+    return set(
+        ScheduledSend.objects.filter(
+            first_message | follow_up,
+            pk__in=[row.pk for row in rows],
+            status=Status.QUEUED,
+            claimed_by=worker,
+            campaign__status=Campaign.Status.ACTIVE,
+            smtp_credential__disabled_at__isnull=True,
+            enrollment__unsubscribed_at__isnull=True,
+            enrollment__contact__subscribed=True,
+        ).values_list("pk", flat=True)
+    )
+
+
 def _start_sending(row, credential, account, worker, message_id, day) -> str | None:
     """The `sending` commit with its reservations. None when committed; else why not (nothing changed)."""
     lease = timezone.now() + datetime.timedelta(seconds=settings.MAILING_SENDING_LEASE_SECONDS)
@@ -178,6 +202,7 @@ def send_chunk(
     zone = limits.account_zone(account)
     rows = _load(send_ids, worker)
     report.claimed = len(rows)
+    eligible = _eligible_ids(rows, worker)
     session = _Session(credential)
     pending: list[outcomes.Outcome] = []
     ensured: set[datetime.date] = set()
@@ -194,7 +219,10 @@ def send_chunk(
                     outcomes.record(pending, credential=credential, worker=worker)
                     pending = []
                 row.thread_message_id = row.thread_message_id or threads.get(row.enrollment_id)
-            outcome = _send_one(row, session, credential, account, worker, day)
+            if row.pk in eligible or row.enrollment_id in threads:
+                outcome = _send_one(row, session, credential, account, worker, day)
+            else:  # no envelope for a row that cannot go out (its follow-up sent in this chunk excepted)
+                outcome = outcomes.refusal(row=row, refused="ineligible", day=day, worker=worker)
             report.add(outcome.kind)
             pending.append(outcome)
             if outcome.kind == "sent" and row.step.position == 1:

@@ -370,3 +370,23 @@ def test_campaigns_waiting_for_their_next_batch_never_keep_others_from_completin
 
     assert campaigns_complete_finished(limit=1) == [finished.pk]
     assert {c.status for c in Campaign.objects.filter(pk__in=[c.pk for c in waiting])} == {"active"}
+
+
+def test_a_follow_up_waits_hours_without_any_envelope_while_step_1_is_unknown(api, owner, smtp_server):
+    campaign = make_campaign(owner, smtp_server, steps=((0,), (60,)))
+    (enrollment,) = enroll_contacts(campaign, 1)
+    _dispatch(api, campaign)
+    first = ScheduledSend.objects.get(enrollment=enrollment, step__position=1)
+    second = ScheduledSend.objects.get(enrollment=enrollment, step__position=2)
+    ScheduledSend.objects.filter(pk=first.pk).update(status="unknown")  # a worker died mid-send
+    smtp_server.reject.add("*")  # any envelope would now bounce the enrollment
+    now = second.send_at + datetime.timedelta(seconds=1)
+    run_until_idle(now=now)
+
+    second.refresh_from_db()
+    assert second.status == "scheduled"
+    assert second.send_at >= timezone.now() + datetime.timedelta(hours=5)
+    assert "unknown" in second.last_error
+    enrollment.refresh_from_db()
+    assert enrollment.status == "pending" and enrollment.bounced_at is None
+    assert smtp_server.messages == []

@@ -90,6 +90,9 @@ MAILING_TICK_MAX_CHUNKS = _read(env.int, "MAILING_TICK_MAX_CHUNKS", default=50)
 MAILING_LEASE_SECONDS = _read(env.float, "MAILING_LEASE_SECONDS", default=600.0)
 MAILING_SENDING_LEASE_SECONDS = _read(env.float, "MAILING_SENDING_LEASE_SECONDS", default=300.0)
 MAILING_SMTP_TIMEOUT_SECONDS = _read(env.float, "MAILING_SMTP_TIMEOUT_SECONDS", default=30.0)
+# SMTP and IMAP hosts are tenant input: private, loopback and link-local addresses are refused
+# (no SSRF through a credential) unless this is on; on by default only with DEBUG (`make run`'s sink).
+MAILING_ALLOW_PRIVATE_HOSTS = _bool("MAILING_ALLOW_PRIVATE_HOSTS", default=DEBUG)
 MAILING_MAX_ATTEMPTS = _read(env.int, "MAILING_MAX_ATTEMPTS", default=5)
 MAILING_RETRY_BASE_SECONDS = _read(env.float, "MAILING_RETRY_BASE_SECONDS", default=60.0)
 # Outcomes recorded per transaction by a worker (1: a crash leaves only the message in flight unknown).

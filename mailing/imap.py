@@ -47,6 +47,7 @@ from mailing.dsn import message_ids, parse_dsn
 from mailing.inbound_models import ImapSyncState, InboundMessage
 from mailing.inbound_services import InboundFacts, inbound_message_record
 from mailing.models import ScheduledSend
+from mailing.smtp import checked_address
 
 HEADER_FIELDS = (
     "MESSAGE-ID IN-REPLY-TO REFERENCES FROM SUBJECT DATE CONTENT-TYPE AUTO-SUBMITTED PRECEDENCE "
@@ -172,6 +173,9 @@ class ReplyDetectionJob:
 
     def _connect(self) -> IMAPClient:
         port = self.credential.imap_port or 993
+        # Refuses a host on our own network (SSRF); IMAPClient resolves the name again itself, so
+        # unlike SMTP the connection is not pinned to the checked address.
+        checked_address(self.credential.imap_host, port)
         client = IMAPClient(
             self.credential.imap_host,
             port=port,

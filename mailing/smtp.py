@@ -12,12 +12,15 @@ permanent (for RCPT/DATA: a bounce of that recipient).
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import smtplib
+import socket
 import ssl
 
 from django.conf import settings
 
 from campaigns.models import SmtpCredential
+from webhooks.urlsafety import address_problem
 
 ACCEPTED, TEMPORARY, PERMANENT = "accepted", "temporary", "permanent"
 
@@ -39,17 +42,62 @@ def reply_text(code: int, message: bytes | str) -> str:
     return f"{code} {' '.join(text.split())}"[:1000]
 
 
+class HostRefused(OSError):
+    """The credential's host resolves to an address we do not connect to (SSRF protection)."""
+
+
+def checked_address(host: str, port: int) -> str:
+    """The address to connect to for `host`: resolved once, every address checked.
+
+    Unless `MAILING_ALLOW_PRIVATE_HOSTS`, a host resolving to a loopback,
+    private, link-local (cloud metadata), CGNAT, multicast or reserved address
+    is refused, so a tenant's SMTP or IMAP credential cannot reach our network.
+    The caller connects to the returned address, so a second, different DNS
+    answer (rebinding) is never used.
+    """
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    addresses = list(dict.fromkeys(info[4][0] for info in infos))
+    if not settings.MAILING_ALLOW_PRIVATE_HOSTS:
+        for address in addresses:
+            problem = address_problem(ipaddress.ip_address(address.split("%", 1)[0]))
+            if problem:
+                raise HostRefused(f"{host} resolves to {address}, {problem}: refused")
+    return addresses[0]
+
+
+class _PinnedSMTP(smtplib.SMTP):
+    """smtplib.SMTP connected to a checked address; TLS still verifies the host name."""
+
+    def __init__(self, address: str, host: str, port: int, timeout: float) -> None:
+        self._address = address
+        super().__init__(host, port, timeout=timeout)
+
+    def _get_socket(self, host, port, timeout):
+        return socket.create_connection((self._address, port), timeout, self.source_address)
+
+
+class _PinnedSMTPSSL(smtplib.SMTP_SSL):
+    def __init__(self, address: str, host: str, port: int, timeout: float, context: ssl.SSLContext) -> None:
+        self._address = address
+        super().__init__(host, port, timeout=timeout, context=context)
+
+    def _get_socket(self, host, port, timeout):
+        sock = socket.create_connection((self._address, port), timeout, self.source_address)
+        return self.context.wrap_socket(sock, server_hostname=self._host)
+
+
 def open_connection(credential: SmtpCredential) -> smtplib.SMTP:
     """A connected, authenticated SMTP session. Raises `SmtpUnavailable` with the reason."""
     timeout = settings.MAILING_SMTP_TIMEOUT_SECONDS
     security = credential.smtp_security or ("ssl" if credential.smtp_port == 465 else "starttls")
     try:
+        address = checked_address(credential.smtp_host, credential.smtp_port)
         if security == SmtpCredential.Security.SSL:
-            conn: smtplib.SMTP = smtplib.SMTP_SSL(
-                credential.smtp_host, credential.smtp_port, timeout=timeout, context=ssl.create_default_context()
+            conn: smtplib.SMTP = _PinnedSMTPSSL(
+                address, credential.smtp_host, credential.smtp_port, timeout, ssl.create_default_context()
             )
         else:
-            conn = smtplib.SMTP(credential.smtp_host, credential.smtp_port, timeout=timeout)
+            conn = _PinnedSMTP(address, credential.smtp_host, credential.smtp_port, timeout)
         try:
             conn.ehlo()
             if security == SmtpCredential.Security.STARTTLS:

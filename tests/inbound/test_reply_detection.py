@@ -245,3 +245,15 @@ def test_the_beat_task_polls_each_enabled_credential_with_imap(dovecot, imap_cre
 
     enrollment.refresh_from_db()
     assert enrollment.status == "replied"
+
+
+def test_an_imap_host_on_our_own_network_is_refused_in_production(campaign, settings):
+    from tests.campaigns.factories import SmtpCredentialFactory
+
+    settings.MAILING_ALLOW_PRIVATE_HOSTS = False
+    credential = SmtpCredentialFactory(
+        campaign=campaign, imap_host="169.254.169.254", imap_port=993, imap_username="u", imap_password="p"
+    )
+    poll(credential)
+    state = ImapSyncState.objects.get(smtp_credential=credential)
+    assert state.consecutive_failures == 1 and "refused" in state.last_error

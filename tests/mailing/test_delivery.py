@@ -390,3 +390,15 @@ def test_a_follow_up_waits_hours_without_any_envelope_while_step_1_is_unknown(ap
     enrollment.refresh_from_db()
     assert enrollment.status == "pending" and enrollment.bounced_at is None
     assert smtp_server.messages == []
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "169.254.169.254", "10.1.2.3", "[::1]"])
+def test_smtp_hosts_on_our_own_network_are_refused_in_production(api, owner, smtp_server, host):
+    campaign = make_campaign(owner, smtp_server)
+    SmtpCredential.objects.filter(campaign=campaign).update(smtp_host=host.strip("[]"))
+    with override_settings(MAILING_ALLOW_PRIVATE_HOSTS=False):
+        response = api.post(f"/api/campaigns/{campaign.pk}/test_send", {"emails": ["me@example.com"]}, format="json")
+    assert response.status_code == 502
+    error = response.json()["error"]
+    assert error["code"] == "smtp_unavailable" and "refused" in error["message"]
+    assert smtp_server.messages == []

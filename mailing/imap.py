@@ -281,7 +281,9 @@ class ReplyDetectionJob:
         # Skip what is stored already (a re-sync after a UIDVALIDITY change, a redelivered poll).
         ids = {uid: _message_id(msg, raw) for uid, (msg, raw, _) in headers.items()}
         stored = set(
-            InboundMessage.objects.filter(message_id__in=set(ids.values())).values_list("message_id", flat=True)
+            InboundMessage.objects.filter(
+                smtp_credential=self.credential, message_id__in=set(ids.values())
+            ).values_list("message_id", flat=True)
         )
         self.result.duplicates += sum(1 for mid in ids.values() if mid in stored)
         pending = {uid: v for uid, v in headers.items() if ids[uid] not in stored}

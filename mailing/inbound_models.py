@@ -70,7 +70,9 @@ class InboundMessage(models.Model):
         RECIPIENT = "recipient"  # a DSN whose returned headers were missing: the failed recipient
 
     id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
-    message_id = models.CharField(max_length=998, unique=True)
+    # Unique per mailbox, not globally: one reply copied to two of our mailboxes (two accounts, or
+    # two campaigns) is a reply to each of them.
+    message_id = models.CharField(max_length=998)
     smtp_credential = models.ForeignKey(
         SmtpCredential, on_delete=models.SET_NULL, null=True, blank=True, related_name="inbound_messages"
     )
@@ -95,6 +97,9 @@ class InboundMessage(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["smtp_credential", "message_id"], name="inbound_unique_per_mailbox"),
+        ]
         indexes = [models.Index(fields=["enrollment", "received_at"], name="inbound_enrollment")]
 
     def __str__(self) -> str:

@@ -257,3 +257,28 @@ def test_an_imap_host_on_our_own_network_is_refused_in_production(campaign, sett
     poll(credential)
     state = ImapSyncState.objects.get(smtp_credential=credential)
     assert state.consecutive_failures == 1 and "refused" in state.last_error
+
+
+def test_one_reply_seen_in_two_of_our_mailboxes_counts_for_each(dovecot, imap_credential, lead, outsider):
+    """The same message (one Message-ID) is a reply in two accounts whose credentials read one mailbox."""
+    from tests.campaigns.factories import CampaignFactory, SequenceStepFactory, SmtpCredentialFactory
+
+    other = CampaignFactory(account=outsider, status="active")
+    SequenceStepFactory(campaign=other, position=1)
+    SequenceStepFactory(campaign=other, position=2)
+    other_credential = SmtpCredentialFactory(
+        campaign=other,
+        imap_host=imap_credential.imap_host,
+        imap_port=imap_credential.imap_port,
+        imap_username=imap_credential.imap_username,
+        imap_password=imap_credential.imap_password,
+    )
+    other_enrollment, _ = sent_enrollment(other, other_credential, email="lead@example.org")
+    dovecot.deliver(mail.reply("lead@example.org", subject="About your email"))
+
+    assert poll(imap_credential).replies == 1
+    assert poll(other_credential).replies == 1
+    other_enrollment.refresh_from_db()
+    assert other_enrollment.status == "replied"
+    assert InboundMessage.objects.count() == 2
+    assert poll(imap_credential).replies == 0  # and a re-poll still counts nothing twice

@@ -19,11 +19,14 @@ from __future__ import annotations
 
 import datetime
 import json
+import logging
 import threading
 import uuid
 
 from django.conf import settings
+from django.db import DatabaseError
 
+logger = logging.getLogger(__name__)
 _local = threading.local()
 BATCH = 500
 
@@ -63,11 +66,20 @@ def open_hits_apply(*, limit: int = 20_000) -> int:
     done = 0
     while done < limit:
         items = client.lpop(_key(), BATCH) or []
-        for raw in items:
-            send_id, user_agent, ip, at = json.loads(raw)
-            tracking_open_record(
-                send_id=uuid.UUID(send_id), user_agent=user_agent, ip=ip, at=datetime.datetime.fromisoformat(at)
-            )
+        for index, raw in enumerate(items):
+            try:
+                send_id, user_agent, ip, at = json.loads(raw)
+                hit = {"send_id": uuid.UUID(send_id), "user_agent": user_agent, "ip": ip}
+                hit["at"] = datetime.datetime.fromisoformat(at)
+            except (ValueError, TypeError):
+                logger.warning("open_queue: dropping an unreadable hit %r", raw[:200])
+                continue
+            try:
+                tracking_open_record(**hit)
+            except DatabaseError:
+                # The database is away: give this hit and the rest of the batch back, oldest first.
+                client.lpush(_key(), *reversed(items[index:]))
+                raise
         done += len(items)
         if len(items) < BATCH:
             break

@@ -218,3 +218,15 @@ def test_without_redis_the_pixel_applies_the_open_inline(sent, settings):
 
     enrollment.refresh_from_db()
     assert enrollment.status == "opened"
+
+
+def test_an_unreadable_queued_hit_is_dropped_and_the_rest_of_the_batch_still_applies(client, sent):
+    from mailing import open_queue
+
+    enrollment, send = sent
+    redis_client = open_queue._client()
+    redis_client.rpush(open_queue._key(), b"not json at all")
+    client.get(path_of(tracking.open_pixel_url(send)))  # queues a real hit behind it, then applies the queue
+    enrollment.refresh_from_db()
+    assert enrollment.status == "opened"
+    assert redis_client.llen(open_queue._key()) == 0

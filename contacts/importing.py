@@ -205,21 +205,34 @@ def _record(raw: Any) -> Record:
     if not isinstance(custom, dict):
         raise InvalidRow("custom_fields must be an object.", email)
     extra = {k: v for k, v in raw.items() if k not in ("email", "custom_fields", *PROFILE_COLUMNS)}
-    custom = {**extra, **custom}
-    cleaned_custom = {}
+    try:
+        cleaned_custom = clean_custom_fields({**extra, **custom})
+    except ValueError as exc:
+        raise InvalidRow(str(exc), email) from None
+    return (email, profile[0], profile[1], profile[2], cleaned_custom)
+
+
+def clean_custom_fields(custom: dict[Any, Any]) -> dict[str, str]:
+    """Custom fields as `{{custom.<key>}}` merge tags use them: text values under trimmed keys.
+
+    Numbers and booleans become text; empty keys and null values are left out.
+    Raises ValueError (saying which field) for a nested value or an over-long
+    key or value. Imports and the contacts API both clean with this.
+    """
+    cleaned = {}
     for key, value in custom.items():
         key = str(key).strip()
         if not key or value is None:
             continue
         if len(key) > CUSTOM_KEY_MAX_LENGTH:
-            raise InvalidRow(f"The custom field name {key[:20]}… is longer than {CUSTOM_KEY_MAX_LENGTH}.", email)
+            raise ValueError(f"The custom field name {key[:20]}… is longer than {CUSTOM_KEY_MAX_LENGTH}.")
         if isinstance(value, (dict, list)):
-            raise InvalidRow(f"The custom field {key} must be text, a number or a boolean.", email)
+            raise ValueError(f"The custom field {key} must be text, a number or a boolean.")
         value = str(value)
         if len(value) > CUSTOM_VALUE_MAX_LENGTH:
-            raise InvalidRow(f"The custom field {key} is longer than {CUSTOM_VALUE_MAX_LENGTH} characters.", email)
-        cleaned_custom[key] = value
-    return (email, profile[0], profile[1], profile[2], cleaned_custom)
+            raise ValueError(f"The custom field {key} is longer than {CUSTOM_VALUE_MAX_LENGTH} characters.")
+        cleaned[key] = value
+    return cleaned
 
 
 def upsert_import_contacts(*, contact_import: ContactImport, records: list[Record]) -> tuple[int, int]:

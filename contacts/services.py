@@ -12,7 +12,7 @@ from accounts.models import Account
 from core.errors import ApplicationError, ValidationFailed
 
 from .emails import InvalidEmail, normalize_email
-from .importing import ImportRows, upsert_import_contacts
+from .importing import ImportRows, clean_custom_fields, upsert_import_contacts
 from .models import NAME_MAX_LENGTH, Contact, ContactImport
 
 PROFILE_FIELDS = ("first_name", "last_name", "company")
@@ -37,6 +37,13 @@ def _clean_email(raw: object) -> str:
         return normalize_email(raw)
     except InvalidEmail as exc:
         raise ValidationFailed(f"email: {exc}", details={"email": [str(exc)]}) from None
+
+
+def _clean_custom(custom: dict[str, Any] | None) -> dict[str, str]:
+    try:
+        return clean_custom_fields(custom or {})
+    except ValueError as exc:
+        raise ValidationFailed(str(exc), details={"custom_fields": [str(exc)]}) from None
 
 
 def _email_taken(email: str) -> ApplicationError:
@@ -66,7 +73,7 @@ def contact_create(
             return Contact.objects.create(
                 account=account,
                 email=email,
-                custom_fields=custom_fields or {},
+                custom_fields=_clean_custom(custom_fields),
                 subscribed=subscribed,
                 unsubscribed_at=None if subscribed else timezone.now(),
                 **profile,
@@ -88,7 +95,7 @@ def contact_update(*, contact: Contact, data: dict[str, Any]) -> Contact:
         setattr(contact, name, value)
         changed.append(name)
     if "custom_fields" in data:
-        contact.custom_fields = data["custom_fields"] or {}
+        contact.custom_fields = _clean_custom(data["custom_fields"])
         changed.append("custom_fields")
     if "subscribed" in data and data["subscribed"] != contact.subscribed:
         contact.subscribed = data["subscribed"]

@@ -160,3 +160,20 @@ def test_unsubscribing_through_the_api_stops_every_enrollment_as_the_link_does(a
     stopped = Enrollment.objects.filter(pk__in=[first.pk, second.pk], unsubscribed_at__isnull=False)
     assert stopped.count() == 2
     assert WebhookEvent.objects.filter(type="enrollment.unsubscribed").count() == 2
+
+
+def test_custom_fields_are_cleaned_as_imports_clean_them(api, owner):
+    body = api.post(
+        "/api/contacts",
+        {"email": "cf@example.com", "custom_fields": {" seats ": 5, "vip": True, "x": None}},
+        format="json",
+    ).json()
+    assert body["custom_fields"] == {"seats": "5", "vip": "True"}
+    response = api.post("/api/contacts", {"email": "n@example.com", "custom_fields": {"deep": {"a": 1}}}, format="json")
+    assert response.status_code == 422
+    assert "custom_fields" in response.json()["error"]["details"]
+    contact = Contact.objects.get(email="cf@example.com")
+    response = api.patch(f"/api/contacts/{contact.pk}", {"custom_fields": {"k": "v" * 5000}}, format="json")
+    assert response.status_code == 422
+    contact.refresh_from_db()
+    assert contact.custom_fields == {"seats": "5", "vip": "True"}

@@ -181,19 +181,6 @@ def _send_credential_id(send: ScheduledSend | None, enrollment_id: int | None) -
     return Enrollment.objects.filter(pk=enrollment_id).values_list("smtp_credential_id", flat=True).first()
 
 
-def enrollment_bounce(
-    *, enrollment_id: int, reason: str, at: datetime.datetime, step: int | None = None
-) -> Enrollment | None:
-    """Bounce the enrollment (when the state machine allows) and cancel its later sends."""
-    with transaction.atomic():
-        moved = enrollment_transition(
-            enrollment_id=enrollment_id, to=Enrollment.Status.BOUNCED, at=at, bounce_reason=reason, step=step
-        )
-        if moved is not None:
-            mailing_services.scheduled_sends_cancel_for_enrollment(enrollment_id=enrollment_id, reason="bounced")
-    return moved
-
-
 @dataclass
 class InboundFacts:
     """What reply detection learned about one message, ready to be recorded."""
@@ -243,7 +230,7 @@ def inbound_message_record(
                 mailing_services.scheduled_sends_cancel_for_enrollment(enrollment_id=enrollment_id, reason="replied")
         elif kind == InboundMessage.Kind.BOUNCE:
             reason = f"{facts.dsn_status} {facts.dsn_diagnostic}".strip()
-            moved = enrollment_bounce(enrollment_id=enrollment_id, reason=reason, at=facts.received_at)
+            moved = mailing_services.enrollment_bounce(enrollment_id=enrollment_id, reason=reason, at=facts.received_at)
             bounced = moved is not None
         if moved is not None:
             message.applied = True
@@ -304,7 +291,9 @@ def provider_event_apply(*, event_id: uuid.UUID) -> str:
             if event.event_type == Type.COMPLAINED:
                 reason = f"spam complaint: {reason}" if event.reason else "spam complaint"
             at = event.occurred_at or timezone.now()
-            bounced = enrollment_bounce(enrollment_id=send.enrollment_id, reason=reason, at=at) is not None
+            bounced = (
+                mailing_services.enrollment_bounce(enrollment_id=send.enrollment_id, reason=reason, at=at) is not None
+            )
             outcome = "bounced" if bounced else "no_change"
             if event.event_type == Type.COMPLAINED:
                 contact = Contact.objects.get(enrollments__pk=send.enrollment_id)

@@ -35,7 +35,12 @@ from webhooks.services import webhook_event_record
 
 from . import limits
 from .models import ScheduledSend
-from .services import scheduled_sends_cancel_for_enrollment, scheduled_sends_reassign, smtp_credential_check_bounce_rate
+from .services import (
+    enrollment_bounce,
+    scheduled_sends_cancel_for_enrollment,
+    scheduled_sends_reassign,
+    smtp_credential_check_bounce_rate,
+)
 
 Status = ScheduledSend.Status
 MAX_BACKOFF = datetime.timedelta(hours=6)
@@ -163,18 +168,13 @@ def _apply(outcome: Outcome, credential: SmtpCredential, worker: str, zone, spre
         )
         if not moved:
             return None
-        # Attribute the bounce to the credential it went through (the bounce-rate guard counts by it).
-        Enrollment.objects.filter(pk=row.enrollment_id, smtp_credential__isnull=True).update(
-            smtp_credential_id=credential.pk
-        )
-        enrollment_transition(
+        enrollment_bounce(
             enrollment_id=row.enrollment_id,
-            to=Enrollment.Status.BOUNCED,
+            reason=outcome.error,
             at=now,
-            bounce_reason=outcome.error,
             step=position,
+            smtp_credential_id=credential.pk,
         )
-        scheduled_sends_cancel_for_enrollment(enrollment_id=row.enrollment_id, reason="bounced")
         return "bounced"
     if outcome.kind == "retried":
         source = (Status.SENDING,) if outcome.reserved else (Status.QUEUED,)

@@ -9,6 +9,7 @@ unsubscribe or an async bounce stops the sequence through
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 from django.db import transaction
@@ -17,6 +18,7 @@ from django.utils import timezone
 
 from campaigns.models import SmtpCredential
 from enrollments.models import Enrollment
+from enrollments.services import enrollment_transition
 from webhooks import events
 from webhooks.services import webhook_event_record
 
@@ -160,3 +162,31 @@ def smtp_credential_check_bounce_rate(*, smtp_credential_id: Any) -> bool:
         f"threshold of {credential.campaign.bounce_rate_threshold:g}%."
     )
     return smtp_credential_disable(credential=credential, reason=reason)
+
+
+def enrollment_bounce(
+    *,
+    enrollment_id: int,
+    reason: str,
+    at: datetime.datetime,
+    step: int | None = None,
+    smtp_credential_id: Any = None,
+) -> Enrollment | None:
+    """A bounce, whether the server refused the message (5xx) or reported it later (DSN, provider webhook).
+
+    Moves the enrollment to `bounced` when the state machine allows (recording
+    the credential the message went through, which the bounce-rate guard
+    counts by), and cancels its remaining sends either way: the address takes
+    no mail. Returns the enrollment when it moved, else None.
+    """
+    with transaction.atomic():
+        moved = enrollment_transition(
+            enrollment_id=enrollment_id,
+            to=Enrollment.Status.BOUNCED,
+            at=at,
+            bounce_reason=reason,
+            step=step,
+            smtp_credential_id=smtp_credential_id,
+        )
+        scheduled_sends_cancel_for_enrollment(enrollment_id=enrollment_id, reason="bounced")
+    return moved

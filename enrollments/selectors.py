@@ -24,7 +24,6 @@ Definitions, in this one place:
 from __future__ import annotations
 
 import datetime
-import zoneinfo
 from collections import defaultdict
 from typing import Any
 
@@ -32,6 +31,8 @@ from django.db import connection
 from django.db.models import BooleanField, Count, ExpressionWrapper, Q
 from django.utils import timezone
 
+from accounts.timezones import account_zone, local_day
+from accounts.timezones import day_start as local_day_start
 from campaigns.models import Campaign, SmtpCredential
 
 from .models import NO_CREDENTIAL, Enrollment, EnrollmentSkip, EnrollmentTally
@@ -43,15 +44,6 @@ RECENT_BOUNCES = 10
 
 def _rate(part: int, whole: int) -> float:
     return round(100.0 * part / whole, 1) if whole else 0.0
-
-
-def _day_start(tz_name: str, now: datetime.datetime) -> datetime.datetime:
-    try:
-        tz = zoneinfo.ZoneInfo(tz_name or "UTC")
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        tz = datetime.UTC
-    local = now.astimezone(tz)
-    return local.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 # The two tally reads are plain SQL: built by the ORM, their dozen filtered
@@ -144,7 +136,8 @@ def campaign_stats(
     # 3. Sent today per credential (a range scan over today's sends only).
     sent_today: dict[str, int] = {}
     if credentials:
-        day_start = _day_start(campaign.account.timezone, now)
+        zone = account_zone(campaign.account)
+        day_start = local_day_start(zone, local_day(zone, now))
         sent_today = {
             str(row["smtp_credential_id"]): row["n"]
             for row in Enrollment.objects.filter(

@@ -11,35 +11,19 @@ known not to have gone out (4xx, connection lost before DATA).
 from __future__ import annotations
 
 import datetime
-import zoneinfo
 from typing import Any
 
 from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import Account
+from accounts.timezones import account_zone, day_start, local_day  # noqa: F401 (used as limits.*)
 from campaigns.models import SmtpCredential
 
 from .models import AccountMonth, SmtpCredentialDay
 
 DAILY_LIMIT = "daily_limit"
 PLAN_LIMIT = "plan_limit"
-
-
-def account_zone(account: Account) -> datetime.tzinfo:
-    try:
-        return zoneinfo.ZoneInfo(account.timezone or "UTC")
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return datetime.UTC
-
-
-def local_day(zone: datetime.tzinfo, at: datetime.datetime) -> datetime.date:
-    return at.astimezone(zone).date()
-
-
-def day_start(zone: datetime.tzinfo, day: datetime.date) -> datetime.datetime:
-    """Midnight of `day` in `zone`, as an aware datetime (DST-safe)."""
-    return datetime.datetime.combine(day, datetime.time(), tzinfo=zone)
 
 
 def month_of(day: datetime.date) -> datetime.date:

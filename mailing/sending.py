@@ -258,16 +258,9 @@ def _send_one(row, session: _Session, credential, account, worker, day) -> outco
     except (OSError, smtplib.SMTPException) as exc:
         session.drop()
         return outcomes.Outcome(kind="retried", row=row, error=f"envelope: {exc}"[:1000], day=day)
-    verdict = classify(code)
-    if verdict != ACCEPTED:
-        if code == 421:
-            session.drop()
-        else:
-            session.rset()
-        if verdict == PERMANENT:
-            # Refused before any message was handed over: bounce the recipient, with no sending commit.
-            return outcomes.Outcome(kind="bounced", row=row, error=reply_text(code, message), day=day, reserved=False)
-        return outcomes.Outcome(kind="retried", row=row, error=f"RCPT TO: {reply_text(code, message)}", day=day)
+    if classify(code) != ACCEPTED:
+        # Refused before any message was handed over: no sending commit, nothing reserved.
+        return _refused(session, row, code, message, day, stage="RCPT TO", reserved=False)
 
     message_id = message_id_new()
     refused = _start_sending(row, credential, account, worker, message_id, day)
@@ -293,16 +286,24 @@ def _send_one(row, session: _Session, credential, account, worker, day) -> outco
         return outcomes.Outcome(
             kind="unknown", row=row, error=f"DATA interrupted: {exc}"[:1000], day=day, reserved=True
         )
-    verdict = classify(code)
-    if verdict != ACCEPTED:
+    if classify(code) != ACCEPTED:
         # Refused, before or after the body: the server did not take it.
-        if code == 421:
-            session.drop()
-        else:
-            session.rset()
-        if verdict == PERMANENT:
-            return outcomes.Outcome(kind="bounced", row=row, error=reply_text(code, message), day=day, reserved=True)
-        return outcomes.Outcome(
-            kind="retried", row=row, error=f"DATA: {reply_text(code, message)}", day=day, reserved=True
-        )
+        return _refused(session, row, code, message, day, stage="DATA", reserved=True)
     return outcomes.Outcome(kind="sent", row=row, error="", day=day, reserved=True, at=timezone.now())
+
+
+def _refused(session: _Session, row, code: int, message, day, *, stage: str, reserved: bool) -> outcomes.Outcome:
+    """A refusal of the recipient or the message: 5xx bounces it, 4xx retries later.
+
+    421 means the server is closing the connection, so the session is dropped;
+    otherwise RSET clears the transaction for the next message.
+    """
+    if code == 421:
+        session.drop()
+    else:
+        session.rset()
+    if classify(code) == PERMANENT:
+        return outcomes.Outcome(kind="bounced", row=row, error=reply_text(code, message), day=day, reserved=reserved)
+    return outcomes.Outcome(
+        kind="retried", row=row, error=f"{stage}: {reply_text(code, message)}", day=day, reserved=reserved
+    )

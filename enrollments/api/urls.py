@@ -1,19 +1,16 @@
-from django.urls import re_path
+from campaigns.api.actions import CAMPAIGN_PATH
+from core.routers import action_routes
 
 from .views import CampaignEnrollmentViewSet
 
-CAMPAIGN = r"^campaigns/(?P<campaign_id>[^/]+)"
-
-
-def _route(suffix: str, method: str, action: str, name: str):
-    view = CampaignEnrollmentViewSet.as_view({method: action})
-    return re_path(rf"{CAMPAIGN}/{suffix}/?$", view, name=name)
-
-
-urlpatterns = [
-    _route("enroll", "post", "enroll", "campaign-enroll"),
-    _route("enroll_contact", "post", "enroll_contact", "campaign-enroll-contact"),
-    _route("enrollments", "get", "enrollments", "campaign-enrollments"),
-    _route("replies", "get", "replies", "campaign-replies"),
-    _route("skips", "get", "skips", "campaign-skips"),
-]
+urlpatterns = action_routes(
+    CampaignEnrollmentViewSet,
+    CAMPAIGN_PATH,
+    [
+        ("enroll", "post", "enroll", "campaign-enroll"),
+        ("enroll_contact", "post", "enroll_contact", "campaign-enroll-contact"),
+        ("enrollments", "get", "enrollments", "campaign-enrollments"),
+        ("replies", "get", "replies", "campaign-replies"),
+        ("skips", "get", "skips", "campaign-skips"),
+    ],
+)

@@ -2,11 +2,10 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
-from campaigns.models import Campaign
+from campaigns.api.actions import CampaignActionViewSet
 from contacts.models import Contact, ContactImport
 from core.lookups import get_or_not_found
 from core.schema import MALFORMED_JSON, VALIDATION_FAILED, error_responses
-from core.viewsets import AccountScopedViewSet
 from enrollments import listing, services
 
 from .serializers import (
@@ -31,18 +30,10 @@ SIBLING = (
 )
 
 
-class CampaignEnrollmentViewSet(AccountScopedViewSet):
+class CampaignEnrollmentViewSet(CampaignActionViewSet):
     """The enrollment workflow of one campaign: /api/campaigns/{campaign_id}/…"""
 
     queryset = listing.Enrollment.objects.none()  # for the schema; every handler scopes its own reads
-
-    def campaign(self) -> Campaign:
-        return get_or_not_found(
-            Campaign.objects.filter(account=self.request.user),
-            self.kwargs["campaign_id"],
-            code="campaign_not_found",
-            message="No campaign with this id.",
-        )
 
     @extend_schema(
         summary="Enroll a contact import",

@@ -8,10 +8,8 @@ calls one service or selector of `mailing`, renders.
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 
-from campaigns.models import Campaign
-from core.lookups import get_or_not_found
+from campaigns.api.actions import CampaignActionViewSet
 from core.schema import MALFORMED_JSON, VALIDATION_FAILED, error_responses
-from core.viewsets import AccountScopedViewSet
 from mailing import dispatch, scheduling, selectors, test_send
 from mailing.models import ScheduledSend
 
@@ -38,18 +36,10 @@ INCOMPLETE = (422, "campaign_incomplete", "The campaign has no SMTP credential o
 SMTP_UNAVAILABLE = (502, "smtp_unavailable", "The SMTP server could not be reached or refused the login.")
 
 
-class CampaignSendingViewSet(AccountScopedViewSet):
+class CampaignSendingViewSet(CampaignActionViewSet):
     """The sending workflow of one campaign."""
 
     queryset = ScheduledSend.objects.none()  # for the schema; every handler scopes its own reads
-
-    def campaign(self) -> Campaign:
-        return get_or_not_found(
-            Campaign.objects.filter(account=self.request.user).select_related("account"),
-            self.kwargs["campaign_id"],
-            code="campaign_not_found",
-            message="No campaign with this id.",
-        )
 
     @extend_schema(
         summary="Dispatch a batch",

@@ -95,8 +95,10 @@ MAILING_SMTP_TIMEOUT_SECONDS = _read(env.float, "MAILING_SMTP_TIMEOUT_SECONDS", 
 MAILING_ALLOW_PRIVATE_HOSTS = _bool("MAILING_ALLOW_PRIVATE_HOSTS", default=DEBUG)
 MAILING_MAX_ATTEMPTS = _read(env.int, "MAILING_MAX_ATTEMPTS", default=5)
 MAILING_RETRY_BASE_SECONDS = _read(env.float, "MAILING_RETRY_BASE_SECONDS", default=60.0)
-# Outcomes recorded per transaction by a worker (1: a crash leaves only the message in flight unknown).
-MAILING_OUTCOME_BATCH = _read(env.int, "MAILING_OUTCOME_BATCH", default=1)
+# Sent messages whose consequences (enrollment transitions, events, counters) a worker applies in one
+# transaction. Each message's `sent` is committed at once whatever this is; a batch a crash leaves
+# unapplied is applied by the lease reaper.
+MAILING_OUTCOME_BATCH = _read(env.int, "MAILING_OUTCOME_BATCH", default=50)
 
 INSTALLED_APPS = [
     "django.contrib.admin",

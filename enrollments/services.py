@@ -28,7 +28,7 @@ from contacts.models import Contact, ContactImport
 from contacts.mx import MxStatus, check_domains, domain_of
 from core.errors import ApplicationError
 from webhooks import events
-from webhooks.services import webhook_event_record
+from webhooks.services import webhook_events_record
 
 from .models import Enrollment, EnrollmentSkip
 
@@ -56,7 +56,7 @@ SKIP_REASONS = {
 }
 
 
-def enrollment_event_data(enrollment: Enrollment, *, step: int | None = None) -> dict[str, Any]:
+def enrollment_event_data(enrollment: Enrollment, *, contact_email: str, step: int | None = None) -> dict[str, Any]:
     """The `data` of an enrollment.* webhook event."""
 
     def stamp(value):
@@ -66,7 +66,7 @@ def enrollment_event_data(enrollment: Enrollment, *, step: int | None = None) ->
         "id": str(enrollment.uuid),
         "campaign_id": str(enrollment.campaign_id),
         "contact_id": str(enrollment.contact_id),
-        "contact_email": enrollment.contact.email,
+        "contact_email": contact_email,
         "smtp_credential_id": str(enrollment.smtp_credential_id) if enrollment.smtp_credential_id else None,
         "step": step,
         "status": enrollment.status,
@@ -82,12 +82,87 @@ def enrollment_event_data(enrollment: Enrollment, *, step: int | None = None) ->
     }
 
 
-def _record_event(enrollment_id: int, event_type: str, *, step: int | None = None) -> Enrollment:
-    enrollment = Enrollment.objects.select_related("contact", "campaign__account").get(pk=enrollment_id)
-    webhook_event_record(
-        account=enrollment.campaign.account, type=event_type, data=enrollment_event_data(enrollment, step=step)
+# What a set-based change returns: the enrollments as they are after it, with what their events need.
+_RETURNING = ", ".join(
+    [
+        *(field.column for field in Enrollment._meta.concrete_fields),
+        "(SELECT c.email FROM contacts_contact c WHERE c.id = enrollments_enrollment.contact_id) AS contact_email",
+        "(SELECT k.account_id FROM campaigns_campaign k WHERE k.id = enrollments_enrollment.campaign_id) AS account_id",
+    ]
+)
+
+
+def _db_param(value: Any) -> Any:
+    if isinstance(value, datetime.datetime):
+        return connection.ops.adapt_datetimefield_value(value)
+    if isinstance(value, uuid.UUID):
+        return _uuid_param(value)
+    return value
+
+
+def _enrollments_stamp(
+    *, at_by_id: dict[int, datetime.datetime], column: str, sets: dict[str, Any], where: str, where_params: list
+) -> list[Enrollment]:
+    """One UPDATE of the enrollments of `at_by_id` that match `where`: `column` set to each one's own
+    time, and `sets`. Returns the rows it changed, as they are now, with `contact_email` and `account_id`.
+    """
+    ids = list(at_by_id)
+    assignments = [f"{column} = CASE id {' '.join(['WHEN %s THEN %s'] * len(ids))} END"]
+    params = [_db_param(value) for pk in ids for value in (pk, at_by_id[pk])]
+    assignments += [f"{name} = %s" for name in sets]
+    params += [_db_param(value) for value in sets.values()]
+    sql = (
+        f"UPDATE enrollments_enrollment SET {', '.join(assignments)} "
+        f"WHERE id IN ({', '.join(['%s'] * len(ids))}) AND {where} RETURNING {_RETURNING}"
     )
-    return enrollment
+    return list(Enrollment.objects.raw(sql, [*params, *ids, *where_params]))
+
+
+def _record_events(enrollments: list[Enrollment], event_type: str, *, step: int | None = None) -> None:
+    by_account: dict[Any, list[tuple[str, dict[str, Any]]]] = {}
+    for enrollment in enrollments:
+        data = enrollment_event_data(enrollment, contact_email=enrollment.contact_email, step=step)
+        by_account.setdefault(enrollment.account_id, []).append((event_type, data))
+    for account_id, batch in by_account.items():
+        webhook_events_record(account_id=account_id, events=batch)
+
+
+def enrollments_transition(
+    *,
+    to: str,
+    at_by_id: dict[int, datetime.datetime],
+    bounce_reason: str | None = None,
+    smtp_credential_id: Any = None,
+    step: int | None = None,
+) -> list[Enrollment]:
+    """Move each enrollment of `at_by_id` to `to`, at its own time, where the state machine allows it.
+
+    One UPDATE for all of them and their events in one batch, whatever their
+    number. Returns the enrollments that moved (the others are already
+    there, final or unsubscribed: nothing changed for them and no event was
+    recorded). `smtp_credential_id` is recorded on `sent` and `bounced`.
+    """
+    if to not in ALLOWED_SOURCES:
+        raise ValueError(f"Unknown target status {to!r}")
+    if not at_by_id:
+        return []
+    sets: dict[str, Any] = {"status": to, "updated_at": timezone.now()}
+    if to == Status.BOUNCED:
+        sets["bounce_reason"] = (bounce_reason or "")[:2000]
+    if to in (Status.SENT, Status.BOUNCED) and smtp_credential_id is not None:
+        # the credential that carried step 1, or the one whose message bounced (the bounce-rate guard counts it)
+        sets["smtp_credential_id"] = smtp_credential_id
+    sources = ALLOWED_SOURCES[to]
+    with transaction.atomic():
+        moved = _enrollments_stamp(
+            at_by_id=at_by_id,
+            column=f"{to}_at",
+            sets=sets,
+            where=f"status IN ({', '.join(['%s'] * len(sources))}) AND unsubscribed_at IS NULL",
+            where_params=list(sources),
+        )
+        _record_events(moved, EVENT_FOR_STATUS[to], step=step)
+    return moved
 
 
 def enrollment_transition(
@@ -99,40 +174,52 @@ def enrollment_transition(
     smtp_credential_id: Any = None,
     step: int | None = None,
 ) -> Enrollment | None:
-    """Move an enrollment to `to` if the state machine allows it from where it is.
+    """Move one enrollment to `to` if the state machine allows it from where it is (`enrollments_transition`).
 
     Returns the updated enrollment, or None when the transition does not
     apply (already there, a final state, unsubscribed): nothing changed and
-    no event was recorded. `smtp_credential_id` is recorded on `sent` and `bounced`.
+    no event was recorded.
     """
-    if to not in ALLOWED_SOURCES:
-        raise ValueError(f"Unknown target status {to!r}")
-    at = at or timezone.now()
-    changes: dict[str, Any] = {"status": to, f"{to}_at": at, "updated_at": timezone.now()}
-    if to == Status.BOUNCED:
-        changes["bounce_reason"] = (bounce_reason or "")[:2000]
-    if to in (Status.SENT, Status.BOUNCED) and smtp_credential_id is not None:
-        # the credential that carried step 1, or the one whose message bounced (the bounce-rate guard counts it)
-        changes["smtp_credential_id"] = smtp_credential_id
+    moved = enrollments_transition(
+        to=to,
+        at_by_id={enrollment_id: at or timezone.now()},
+        bounce_reason=bounce_reason,
+        smtp_credential_id=smtp_credential_id,
+        step=step,
+    )
+    return moved[0] if moved else None
+
+
+def enrollments_complete(*, at_by_id: dict[int, datetime.datetime]) -> list[Enrollment]:
+    """Stamp `completed_at` on each enrollment of `at_by_id` whose last step went out while it was
+    still active (sent or opened, not unsubscribed), once; records `enrollment.completed` for each.
+    """
+    if not at_by_id:
+        return []
     with transaction.atomic():
-        moved = Enrollment.objects.filter(
-            pk=enrollment_id, status__in=ALLOWED_SOURCES[to], unsubscribed_at__isnull=True
-        ).update(**changes)
-        if not moved:
-            return None
-        return _record_event(enrollment_id, EVENT_FOR_STATUS[to], step=step)
+        completed = _enrollments_stamp(
+            at_by_id=at_by_id,
+            column="completed_at",
+            sets={"updated_at": timezone.now()},
+            where="completed_at IS NULL AND unsubscribed_at IS NULL AND status IN (%s, %s)",
+            where_params=[Status.SENT, Status.OPENED],
+        )
+        _record_events(completed, events.ENROLLMENT_COMPLETED)
+    return completed
 
 
 def enrollment_unsubscribe(*, enrollment_id: int, at: datetime.datetime | None = None) -> Enrollment | None:
     """Stop the sequence: stamp `unsubscribed_at` once; None when it already was."""
-    now = timezone.now()
     with transaction.atomic():
-        moved = Enrollment.objects.filter(pk=enrollment_id, unsubscribed_at__isnull=True).update(
-            unsubscribed_at=at or now, updated_at=now
+        moved = _enrollments_stamp(
+            at_by_id={enrollment_id: at or timezone.now()},
+            column="unsubscribed_at",
+            sets={"updated_at": timezone.now()},
+            where="unsubscribed_at IS NULL",
+            where_params=[],
         )
-        if not moved:
-            return None
-        return _record_event(enrollment_id, events.ENROLLMENT_UNSUBSCRIBED)
+        _record_events(moved, events.ENROLLMENT_UNSUBSCRIBED)
+    return moved[0] if moved else None
 
 
 def enrollments_unsubscribe_contact(*, contact: Contact, at: datetime.datetime | None = None) -> list[Enrollment]:

@@ -15,7 +15,9 @@ wait for re-enabling (or are moved by the bounce-rate guard).
 
 Expired leases: `queued` → `scheduled` (safe: the worker commits `sending`
 before it hands anything over); `sending` → `unknown` (the outcome is not
-known: never re-sent automatically; see `sends_release_unknown`).
+known: never re-sent automatically; see `sends_release_unknown`); `sent`
+rows whose consequences their dead worker did not apply get them applied
+(`mailing.outcomes.sent_outcomes_apply`).
 """
 
 from __future__ import annotations
@@ -31,9 +33,10 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from campaigns.models import Campaign
+from campaigns.models import Campaign, SmtpCredential
 
 from .models import ScheduledSend
+from .outcomes import sent_outcomes_apply
 
 Status = ScheduledSend.Status
 
@@ -47,7 +50,10 @@ class TickReport:
 
 
 def sends_reap_expired_leases(*, now: datetime.datetime | None = None) -> tuple[int, int]:
-    """(queued rows put back to scheduled, sending rows marked unknown) whose lease expired."""
+    """(queued rows put back to scheduled, sending rows marked unknown) whose lease expired.
+
+    Also applies the consequences of sent rows that a dead worker left with `outcome_pending`.
+    """
     now = now or timezone.now()
     with transaction.atomic():
         requeued = ScheduledSend.objects.filter(status=Status.QUEUED, lease_until__lt=now).update(
@@ -58,6 +64,9 @@ def sends_reap_expired_leases(*, now: datetime.datetime | None = None) -> tuple[
             last_error="The worker's lease expired while sending: outcome unknown.",
             updated_at=now,
         )
+    orphaned = ScheduledSend.objects.filter(outcome_pending=True, lease_until__lt=now).values("smtp_credential_id")
+    for credential in SmtpCredential.objects.filter(pk__in=orphaned).select_related("campaign__account"):
+        sent_outcomes_apply(credential=credential, lease_expired_before=now)
     return requeued, unknown
 
 

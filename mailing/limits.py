@@ -1,11 +1,20 @@
 """Daily and monthly limits: days in the account's time zone, and reservations.
 
 A limit is reserved before a message is handed to the server, never counted
-after it (DESIGN.md): `limits_reserve` increments the credential's per-day
-row and the account's per-month row with conditional UPDATEs
-(`WHERE reserved < limit`), so any number of concurrent workers can never
-overshoot; `limits_release` gives a reservation back when the message is
-known not to have gone out (4xx, connection lost before DATA).
+after it (DESIGN.md). The counters are the credential's per-day row
+(`SmtpCredentialDay.reserved`, first messages only) and the account's
+per-month row (`AccountMonth.reserved`, every message); they only move by
+conditional UPDATEs under a row lock, so any number of concurrent workers
+can never overshoot.
+
+A worker reserves for the chunk it sends (`Allowance`): a block of up to
+`RESERVATION_BLOCK` messages at a time, used one message at a time, and what
+it did not use is given back when the chunk ends. One transaction per block
+instead of one per message; the price is that a worker killed mid-chunk
+leaves at most a block's unused reservations counted for that day (the
+safe direction: fewer messages, never more than the limit).
+`limits_release` gives a used reservation back when the message is known
+not to have gone out (4xx, connection lost before DATA).
 """
 
 from __future__ import annotations
@@ -13,7 +22,9 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
+from django.db import transaction
 from django.db.models import F
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from accounts.models import Account
@@ -45,47 +56,83 @@ def plan_limit_reached(*, account: Account, at: datetime.datetime | None = None)
     return account.monthly_limit is not None and month_reserved(account=account, at=at) >= account.monthly_limit
 
 
-def limits_reserve(
-    *,
-    credential: SmtpCredential,
-    account: Account,
-    day: datetime.date,
-    ensure_rows: bool = True,
-    first_message: bool = True,
-) -> str | None:
-    """Reserve one message of the credential's `day` and of the account's month.
+RESERVATION_BLOCK = 25
 
-    The credential's daily limit counts first messages (step 1) only, as the
-    dispatcher plans them: follow-ups (`first_message=False`) do not count
-    against the day (the seed: "step 2/3 don't count against today") but do
-    count against the account's monthly plan limit, which counts every send.
 
-    Call inside the transaction that marks the send `sending`, so a rollback
-    gives both back. Returns None when reserved, else `DAILY_LIMIT` or
-    `PLAN_LIMIT` (nothing reserved: the caller rolls back or defers).
-    `ensure_rows=False` when the caller already created the day's and the
-    month's rows (`limits_ensure_rows`), saving two statements per message.
+def _reserve_up_to(rows, *, wanted: int, limit: int | None) -> int:
+    """Reserve up to `wanted` on the locked counter row of `rows`; returns how many it got (0 at the limit)."""
+    with transaction.atomic():
+        reserved = rows.select_for_update().values_list("reserved", flat=True).first()
+        if reserved is None:
+            return 0
+        granted = wanted if limit is None else max(0, min(wanted, limit - reserved))
+        if granted:
+            rows.update(reserved=F("reserved") + granted)
+    return granted
+
+
+class Allowance:
+    """A worker's reservations for one chunk of one credential (module docstring).
+
+    `take` before each sending commit; `give_back` when the message then did
+    not go out after all; `close` when the chunk ends. The counter rows must
+    exist (`limits_ensure_rows`).
     """
-    if ensure_rows:
-        limits_ensure_rows(credential=credential, account=account, day=day)
-    if first_message:
-        got_day = SmtpCredentialDay.objects.filter(
-            smtp_credential=credential, day=day, reserved__lt=credential.daily_limit
-        ).update(reserved=F("reserved") + 1)
-        if not got_day:
-            return DAILY_LIMIT
-    month = month_of(day)
-    if account.monthly_limit is not None:
-        got_month = AccountMonth.objects.filter(
-            account=account, month=month, reserved__lt=account.monthly_limit
-        ).update(reserved=F("reserved") + 1)
-        if not got_month:
-            if first_message:
-                SmtpCredentialDay.objects.filter(smtp_credential=credential, day=day).update(reserved=F("reserved") - 1)
-            return PLAN_LIMIT
-    else:
-        AccountMonth.objects.filter(account=account, month=month).update(reserved=F("reserved") + 1)
-    return None
+
+    def __init__(self, *, credential: SmtpCredential, account: Account) -> None:
+        self.credential, self.account = credential, account
+        self.days: dict[datetime.date, int] = {}  # reserved and not used yet, per day
+        self.months: dict[datetime.date, int] = {}
+
+    def _day_rows(self, day: datetime.date):
+        return SmtpCredentialDay.objects.filter(smtp_credential=self.credential, day=day)
+
+    def _month_rows(self, month: datetime.date):
+        return AccountMonth.objects.filter(account=self.account, month=month)
+
+    def take(self, *, day: datetime.date, first_message: bool, upcoming: int = 1) -> str | None:
+        """Use one message of `day` (and of its month). None when taken, else `DAILY_LIMIT` or `PLAN_LIMIT`.
+
+        The credential's daily limit counts first messages (step 1) only, as the
+        dispatcher plans them (the seed: "step 2/3 don't count against today");
+        the account's monthly plan limit counts every message. `upcoming`: how
+        many messages the chunk may still want, so a block never reserves more.
+        """
+        block = max(1, min(upcoming, RESERVATION_BLOCK))
+        month = month_of(day)
+        if first_message and not self.days.get(day):
+            self.days[day] = self.days.get(day, 0) + _reserve_up_to(
+                self._day_rows(day), wanted=block, limit=self.credential.daily_limit
+            )
+            if not self.days[day]:
+                return DAILY_LIMIT
+        if not self.months.get(month):
+            self.months[month] = self.months.get(month, 0) + _reserve_up_to(
+                self._month_rows(month), wanted=block, limit=self.account.monthly_limit
+            )
+            if not self.months[month]:
+                return PLAN_LIMIT
+        if first_message:
+            self.days[day] -= 1
+        self.months[month] -= 1
+        return None
+
+    def give_back(self, *, day: datetime.date, first_message: bool) -> None:
+        """The message taken for `day` did not go out: its reservation serves the next one."""
+        if first_message:
+            self.days[day] = self.days.get(day, 0) + 1
+        self.months[month_of(day)] = self.months.get(month_of(day), 0) + 1
+
+    def close(self) -> None:
+        """Give back every reservation not used (one UPDATE per day and month)."""
+        with transaction.atomic():
+            for day, unused in self.days.items():
+                if unused:
+                    self._day_rows(day).update(reserved=Greatest(F("reserved") - unused, 0))
+            for month, unused in self.months.items():
+                if unused:
+                    self._month_rows(month).update(reserved=Greatest(F("reserved") - unused, 0))
+        self.days, self.months = {}, {}
 
 
 def limits_ensure_rows(*, credential: SmtpCredential, account: Account, day: datetime.date) -> None:
@@ -97,7 +144,7 @@ def limits_ensure_rows(*, credential: SmtpCredential, account: Account, day: dat
 
 
 def limits_release(*, credential_id: Any, account_id: Any, day: datetime.date, first_message: bool = True) -> None:
-    """Give back one reservation made by `limits_reserve` for `day` (the message did not go out)."""
+    """Give back one reservation used for `day` (the message did not go out)."""
     if first_message:
         SmtpCredentialDay.objects.filter(smtp_credential_id=credential_id, day=day, reserved__gt=0).update(
             reserved=F("reserved") - 1

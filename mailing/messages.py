@@ -2,8 +2,8 @@
 
 Pure apart from the tracking URLs: the sender (and test_send) pass everything
 in. A message is multipart/alternative (text first, then HTML), both parts
-quoted-printable so no line exceeds SMTP's 998 octets, serialized with
-CRLF line ends (`policy.SMTP`), ready for `smtplib.SMTP.data`.
+UTF-8 and quoted-printable so no line exceeds SMTP's 998 octets, with CRLF
+line ends, ready for `smtplib.SMTP.data`.
 
 Headers: `Message-ID` on our domain (`MAILING_MESSAGE_ID_DOMAIN`), `Date`,
 `From` (the credential's name and address), `To`, `Subject` (merge tags
@@ -11,13 +11,21 @@ rendered; line breaks impossible), `List-Unsubscribe` and
 `List-Unsubscribe-Post` (RFC 8058, from `mailing.tracking`), and for steps 2+
 `In-Reply-To` and `References` set to step 1's Message-ID, so the
 follow-ups thread under the first message in the recipient's client.
+
+The message is written out directly rather than through
+`email.message.EmailMessage`: its header registry cost more than the SMTP
+exchange itself, and the sender writes one message per send. Headers that
+are short and ASCII go out as they are; any other is folded and encoded
+(RFC 2047) by the `email` package's compat32 policy; bodies are encoded by
+`binascii.b2a_qp`.
 """
 
 from __future__ import annotations
 
+import binascii
 import html as html_lib
+import re
 from email import policy
-from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 from typing import Any
 
@@ -33,6 +41,38 @@ from . import tracking
 def message_id_new() -> str:
     """A fresh Message-ID with its angle brackets: `<hex@our-domain>`."""
     return f"<{uuid7().hex}@{settings.MAILING_MESSAGE_ID_DOMAIN}>"
+
+
+# Folds and RFC 2047-encodes the headers that need it, with CRLF line ends.
+_FOLDING = policy.compat32.clone(linesep="\r\n", max_line_length=78)
+_LINE_BREAKS = re.compile(r"\r\n|\r|\n")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _header(name: str, value: str) -> str:
+    """One header field, CRLF-terminated. Control characters never reach the wire (no header injection).
+
+    ASCII values stay on one line up to SMTP's 998 octets (a long List-Unsubscribe URL folded
+    after its colon reads back with a leading space); others are encoded and folded.
+    """
+    value = _CONTROL.sub(" ", value)
+    if value.isascii() and len(name) + len(value) <= 996:
+        return f"{name}: {value}\r\n"
+    return _FOLDING.fold(name, value)
+
+
+def _quoted_printable(text: str) -> bytes:
+    """`text` as UTF-8 quoted-printable with CRLF line ends (soft breaks keep lines under 77 octets)."""
+    crlf = _LINE_BREAKS.sub("\r\n", text)
+    if not crlf.endswith("\r\n"):
+        crlf += "\r\n"
+    return binascii.b2a_qp(crlf.encode("utf-8"), quotetabs=False, istext=True, header=False)
+
+
+def _part(subtype: str, text: str) -> bytes:
+    return (
+        f'Content-Type: text/{subtype}; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n'
+    ).encode("ascii") + _quoted_printable(text)
 
 
 def _unsubscribe_footer(url: str) -> str:
@@ -67,23 +107,33 @@ def build_message(
     """
     rendered = render_step(step, contact)
     body_html, body_text = rendered.html, rendered.text
-    msg = EmailMessage(policy=policy.SMTP)
-    msg["Message-ID"] = message_id
-    msg["Date"] = format_datetime(timezone.now())
-    msg["From"] = formataddr((from_name, from_email)) if from_name else from_email
-    msg["To"] = to or contact.email
-    msg["Subject"] = rendered.subject
+    headers = [
+        _header("Message-ID", message_id),
+        _header("Date", format_datetime(timezone.now())),
+        _header("From", formataddr((from_name, from_email)) if from_name else from_email),
+        _header("To", to or contact.email),
+        _header("Subject", rendered.subject),
+    ]
     if thread_message_id:
-        msg["In-Reply-To"] = thread_message_id
-        msg["References"] = thread_message_id
+        headers += [_header("In-Reply-To", thread_message_id), _header("References", thread_message_id)]
     if track:
         unsubscribe = tracking.unsubscribe_url(send)
-        for name, value in tracking.list_unsubscribe_headers(send).items():
-            msg[name] = value
+        headers += [_header(name, value) for name, value in tracking.list_unsubscribe_headers(send).items()]
         body_html = tracking.rewrite_links(body_html, send)
         body_html = _insert_before_body_end(body_html, _unsubscribe_footer(unsubscribe))
         body_html = tracking.insert_open_pixel(body_html, send)
         body_text = f"{body_text}\n\n--\nUnsubscribe: {unsubscribe}\n"
-    msg.set_content(body_text, cte="quoted-printable")
-    msg.add_alternative(body_html, subtype="html", cte="quoted-printable")
-    return msg.as_bytes()
+    # "=_" never occurs in quoted-printable text, so the boundary cannot collide with a body.
+    boundary = f"=_{message_id.strip('<>').partition('@')[0]}"
+    headers += ["MIME-Version: 1.0\r\n", f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n']
+    delimiter = f"\r\n--{boundary}\r\n".encode("ascii")
+    return b"".join(
+        [
+            "".join(headers).encode("ascii"),
+            delimiter,
+            _part("plain", body_text),
+            delimiter,
+            _part("html", body_html),
+            f"\r\n--{boundary}--\r\n".encode("ascii"),
+        ]
+    )

@@ -10,6 +10,10 @@ Status:
     scheduled | queued → canceled (the enrollment stopped, the campaign was deleted, …)
     sending, lease expired → unknown (the outcome is not known: never re-sent
     automatically; an operator may release it)
+    `sent` with `outcome_pending`: the server took the message and the row
+    says so, but its consequences (the enrollment's transition and events,
+    completion, the day's counters) are still to be applied, by the worker's
+    next batch or, if the worker died, by the lease reaper
     sending → bounced (the server refused the recipient with a 5xx: a message
     was handed over and refused; counts as a message in bounce rates)
 
@@ -56,6 +60,11 @@ class ScheduledSend(models.Model):
     last_error = models.TextField(blank=True, default="")
     claimed_by = models.CharField(max_length=100, blank=True, default="")
     lease_until = models.DateTimeField(null=True, blank=True)
+    outcome_pending = models.BooleanField(
+        default=False,
+        db_default=False,  # set-based inserts (dispatch) leave it out
+        help_text="Sent, but its enrollment transition, events and counters are not applied yet.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -70,6 +79,8 @@ class ScheduledSend(models.Model):
             models.Index(fields=["campaign", "status", "send_at"], name="send_campaign_status"),
             # Leases to reclaim.
             models.Index(fields=["lease_until"], condition=Q(status__in=["queued", "sending"]), name="send_leased"),
+            # Sent rows whose consequences a dead worker left unapplied.
+            models.Index(fields=["lease_until"], condition=Q(outcome_pending=True), name="send_outcome_pending"),
         ]
 
     def __str__(self) -> str:

@@ -1,37 +1,45 @@
 """Recording what happened to each send, with the enrollment's transition and event.
 
-`record` writes a worker's outcomes a few at a time, in one transaction: for
-each, the row's new status (guarded by its current status and this worker's
-claim, so a reaper that got there first is respected), the per-day
-counters, the state-machine transition with its webhook event, canceling
-the rest of a stopped sequence, and `enrollment.completed` after the last
-step. After the commit, the bounce-rate guard runs when anything bounced.
+Messages the server took (`sent`) take the fast way (`mailing.sending`): the
+row is marked `sent` with `outcome_pending` in the very statement that
+commits the next row's `sending`, and `sent_outcomes_apply` applies their
+consequences a batch at a time, set-based, in one transaction: the
+enrollments' `pending → sent` transitions and `enrollment.completed` after
+the last step, with their webhook events, and the day's `sent` counters.
+A batch left by a dead worker is applied by the lease reaper.
 
-Kinds: `sent`; `bounced` (5xx for the recipient); `retried` (connect, auth,
-4xx: back to `scheduled` with exponential backoff until
-`MAILING_MAX_ATTEMPTS`, then `failed`); `unknown` (DATA interrupted);
-`deferred` (a limit was reached: next day, or next month for the plan
-limit, later steps shifted alike); `requeued` (campaign paused or credential
-disabled: back to `scheduled` as it was); `canceled` (the enrollment stopped);
-`lost` (the row is no longer this worker's: nothing to do).
+Every other outcome is written by `record`, in one transaction: the row's new
+status (guarded by its current status and this worker's claim, so a reaper
+that got there first is respected), the per-day counters, the state-machine
+transition with its webhook event, and canceling the rest of a stopped
+sequence. After the commit, the bounce-rate guard runs when anything bounced.
+
+Kinds: `bounced` (5xx for the recipient); `retried` (connect, auth, 4xx:
+back to `scheduled` with exponential backoff until `MAILING_MAX_ATTEMPTS`,
+then `failed`); `unknown` (DATA interrupted); `deferred` (a limit was
+reached: next day, or next month for the plan limit, later steps shifted
+alike); `requeued` (campaign paused or credential disabled: back to
+`scheduled` as it was); `canceled` (the enrollment stopped); `lost` (the row
+is no longer this worker's: nothing to do).
 """
 
 from __future__ import annotations
 
 import datetime
 import random
+from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from campaigns.models import Campaign, SmtpCredential
 from enrollments.models import Enrollment
-from enrollments.services import enrollment_event_data, enrollment_transition
-from webhooks import events
-from webhooks.services import webhook_event_record
+from enrollments.services import enrollments_complete, enrollments_transition
 
 from . import limits
 from .models import ScheduledSend
@@ -108,23 +116,66 @@ def _shift_later_steps(row: ScheduledSend, delta: datetime.timedelta) -> None:
     ).update(send_at=F("send_at") + delta, updated_at=timezone.now())
 
 
-def enrollment_complete(*, enrollment_id: int, at: datetime.datetime) -> Enrollment | None:
-    """Stamp `completed_at` once the last step went out to a still-active enrollment; records `enrollment.completed`."""
-    moved = Enrollment.objects.filter(
-        pk=enrollment_id,
-        completed_at__isnull=True,
-        unsubscribed_at__isnull=True,
-        status__in=(Enrollment.Status.SENT, Enrollment.Status.OPENED),
-    ).update(completed_at=at, updated_at=timezone.now())
-    if not moved:
-        return None
-    enrollment = Enrollment.objects.select_related("contact", "campaign__account").get(pk=enrollment_id)
-    webhook_event_record(
-        account=enrollment.campaign.account,
-        type=events.ENROLLMENT_COMPLETED,
-        data=enrollment_event_data(enrollment, step=None),
-    )
-    return enrollment
+# Claims a credential's sent rows whose consequences are pending (the worker's own, or those of dead
+# workers whose lease ran out) and returns what applying them needs. A row is claimed once: a
+# concurrent claimer waits for the row lock, then finds `outcome_pending` false.
+_CLAIM_SENT_SQL = """
+UPDATE mailing_scheduledsend SET outcome_pending = false, lease_until = NULL, updated_at = %(now)s
+WHERE outcome_pending AND status = 'sent' AND smtp_credential_id = %(credential)s AND {claimer}
+RETURNING enrollment_id, sent_at,
+    (SELECT s.position FROM campaigns_sequencestep s WHERE s.id = mailing_scheduledsend.step_id),
+    (SELECT max(s.position) FROM campaigns_sequencestep s WHERE s.campaign_id = mailing_scheduledsend.campaign_id)
+"""
+
+
+def sent_outcomes_apply(
+    *, credential: SmtpCredential, worker: str | None = None, lease_expired_before: datetime.datetime | None = None
+) -> int:
+    """Apply the consequences of `credential`'s sent messages whose rows still have `outcome_pending`:
+    those claimed by `worker`, or (the lease reaper) those whose lease expired before `lease_expired_before`.
+
+    One transaction whatever their number: the rows are claimed (each is
+    applied once), step-1 enrollments go `pending → sent` with the credential,
+    enrollments whose last step this was are completed, each with its events,
+    and each day's `sent` counter grows. Returns how many rows it applied.
+    """
+    if (worker is None) == (lease_expired_before is None):
+        raise ValueError("Give exactly one of worker and lease_expired_before.")
+    claimer = "claimed_by = %(worker)s" if worker is not None else "lease_until < %(before)s"
+    params = {
+        "now": connection.ops.adapt_datetimefield_value(timezone.now()),
+        "credential": ScheduledSend._meta.get_field("smtp_credential").get_db_prep_value(credential.pk, connection),
+        "worker": worker,
+        "before": lease_expired_before and connection.ops.adapt_datetimefield_value(lease_expired_before),
+    }
+    zone = limits.account_zone(credential.campaign.account)
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(_CLAIM_SENT_SQL.format(claimer=claimer), params)
+            rows = [
+                (enrollment_id, _aware(sent_at), position, last) for enrollment_id, sent_at, position, last in cursor
+            ]
+        if not rows:
+            return 0
+        enrollments_transition(
+            to=Enrollment.Status.SENT,
+            at_by_id={enrollment_id: sent_at for enrollment_id, sent_at, position, _ in rows if position == 1},
+            smtp_credential_id=credential.pk,
+            step=1,
+        )
+        enrollments_complete(
+            at_by_id={enrollment_id: sent_at for enrollment_id, sent_at, position, last in rows if position == last}
+        )
+        for day, count in Counter(limits.local_day(zone, row[1]) for row in rows).items():
+            limits.count_outcome(credential_id=credential.pk, day=day, sent=count)
+    return len(rows)
+
+
+def _aware(value: Any) -> datetime.datetime:
+    """A timestamp read by a raw query (SQLite answers text, naive in UTC)."""
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    return value if timezone.is_aware(value) else timezone.make_aware(value, datetime.UTC)
 
 
 def _deferred_until(outcome: Outcome, zone, campaign: Campaign, spread: float) -> datetime.datetime:
@@ -141,26 +192,9 @@ def _deferred_until(outcome: Outcome, zone, campaign: Campaign, spread: float) -
 
 
 def _apply(outcome: Outcome, credential: SmtpCredential, worker: str, zone, spreads: dict) -> str | None:
-    """Write one outcome; returns a counter to bump ("sent"/"bounced") or None."""
+    """Write one outcome (any kind but `sent`: `sent_outcomes_apply`); returns "bounced" when it bumps that counter."""
     row, now = outcome.row, timezone.now()
     position = row.step.position
-    if outcome.kind == "sent":
-        moved = _mine(row, worker, Status.SENDING, Status.UNKNOWN).update(
-            status=Status.SENT, sent_at=outcome.at or now, lease_until=None, last_error="", updated_at=now
-        )
-        if not moved:
-            return None
-        if position == 1:
-            enrollment_transition(
-                enrollment_id=row.enrollment_id,
-                to=Enrollment.Status.SENT,
-                at=outcome.at or now,
-                smtp_credential_id=credential.pk,
-                step=1,
-            )
-        if row.is_last_step:
-            enrollment_complete(enrollment_id=row.enrollment_id, at=outcome.at or now)
-        return "sent"
     if outcome.kind == "bounced":
         source = (Status.SENDING, Status.UNKNOWN) if outcome.reserved else (Status.QUEUED,)
         moved = _mine(row, worker, *source).update(

@@ -4,24 +4,28 @@ For each row, in `send_at` order (DESIGN.md, "The send pipeline"):
 
 1. Envelope first: MAIL FROM and RCPT TO on the open connection. A 5xx for
    the recipient is a bounce; a 4xx (or a dropped connection) a retry.
-2. One transaction, just before the message is handed over: the row goes
-   `queued → sending` with its new Message-ID and a short lease, by a
-   conditional UPDATE that re-checks everything (still claimed by this
-   worker, campaign active, credential enabled, enrollment still eligible,
-   contact subscribed), and the daily and monthly limits are reserved
-   (`mailing.limits`). If any of it fails, the transaction rolls back, the
-   envelope is RSET, and the row is deferred, put back or canceled
-   (`mailing.outcomes.classify_refusal`).
-3. DATA. Accepted → `sent`; 5xx → bounced; 4xx → retry (reservation given
-   back); a broken connection or timeout during DATA → `unknown`: the
-   server may have the message, so it is never sent again automatically.
+2. The limits: one message of the day and of the month, from the chunk's
+   reservations (`mailing.limits.Allowance`: reserved in blocks with
+   conditional UPDATEs, the unused rest given back at the end).
+3. The `sending` commit, just before the message is handed over: one
+   statement (`_ADVANCE_SQL`) moves this row `queued → sending` with its new
+   Message-ID and a short lease, re-checking everything (still claimed by
+   this worker, campaign active, credential enabled, enrollment still
+   eligible, contact subscribed), and marks the previous message the server
+   took `sent`. If the row was refused, the envelope is RSET and the row is
+   deferred, put back or canceled (`mailing.outcomes.refusal`).
+4. DATA. Accepted → `sent`, written by the next row's statement (or at the
+   end of the chunk); 5xx → bounced; 4xx → retry (reservation given back);
+   a broken connection or timeout during DATA → `unknown`: the server may
+   have the message, so it is never sent again automatically.
 
-Outcomes are recorded (`mailing.outcomes.record`), each in one transaction
-with its enrollment transition and webhook event, every
-`MAILING_OUTCOME_BATCH` messages (default 1: a crash leaves at most the one
-message in flight in doubt; larger batches trade that for throughput, since
-a crash then leaves up to a batch of delivered rows `unknown`). A row left
-in `sending` by a crash is turned into `unknown` by the lease reaper.
+So one row at most is ever in doubt: a crash leaves the message in flight
+`sending` (the lease reaper makes it `unknown`), and every message before it
+`sent`. The consequences of `sent` (the enrollment's transition and events,
+completion, counters) are applied set-based every `MAILING_OUTCOME_BATCH`
+sent messages, before a follow-up of one of them, before any other outcome is
+recorded, and at the end of the chunk (`mailing.outcomes.sent_outcomes_apply`);
+other outcomes are recorded at once (`mailing.outcomes.record`).
 """
 
 from __future__ import annotations
@@ -31,11 +35,13 @@ import datetime
 import os
 import smtplib
 import socket
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, models
 from django.db.models import Q
 from django.utils import timezone
 
@@ -102,22 +108,6 @@ def _load(send_ids: list[Any], worker: str) -> list[ScheduledSend]:
     return rows
 
 
-def _eligible(row: ScheduledSend, worker: str):
-    statuses = (
-        [Enrollment.Status.PENDING] if row.step.position == 1 else [Enrollment.Status.SENT, Enrollment.Status.OPENED]
-    )
-    return ScheduledSend.objects.filter(
-        pk=row.pk,
-        status=Status.QUEUED,
-        claimed_by=worker,
-        campaign__status=Campaign.Status.ACTIVE,
-        smtp_credential__disabled_at__isnull=True,
-        enrollment__unsubscribed_at__isnull=True,
-        enrollment__status__in=statuses,
-        enrollment__contact__subscribed=True,
-    )
-
-
 def _eligible_ids(rows: list[ScheduledSend], worker: str) -> set[Any]:
     """The chunk's rows that look sendable now, in one query, before any SMTP envelope.
 
@@ -141,22 +131,111 @@ def _eligible_ids(rows: list[ScheduledSend], worker: str) -> set[Any]:
     )
 
 
-def _start_sending(row, credential, account, worker, message_id, day) -> str | None:
-    """The `sending` commit with its reservations. None when committed; else why not (nothing changed)."""
-    lease = timezone.now() + datetime.timedelta(seconds=settings.MAILING_SENDING_LEASE_SECONDS)
-    with transaction.atomic():
-        moved = _eligible(row, worker).update(
-            status=Status.SENDING, message_id=message_id, lease_until=lease, updated_at=timezone.now()
+# The `sending` commit of `next` and the `sent` mark of `previous` (the message before it, which the
+# server took), in one statement: one round trip and one commit per message, and never two rows in doubt.
+_ADVANCE_SQL = """
+UPDATE mailing_scheduledsend SET
+    status = CASE WHEN status = 'queued' THEN 'sending' ELSE 'sent' END,
+    message_id = CASE WHEN status = 'queued' THEN %(message_id)s ELSE message_id END,
+    lease_until = CASE WHEN status = 'queued' THEN %(lease)s ELSE lease_until END,
+    sent_at = CASE WHEN status = 'queued' THEN sent_at ELSE %(sent_at)s END,
+    outcome_pending = (status <> 'queued'),
+    last_error = CASE WHEN status = 'queued' THEN last_error ELSE '' END,
+    updated_at = %(now)s
+WHERE id IN (%(previous)s, %(next)s) AND claimed_by = %(worker)s AND (
+    (id = %(previous)s AND status IN ('sending', 'unknown'))
+    OR (id = %(next)s AND status = 'queued'
+        -- scalar subqueries: primary-key lookups of this row's campaign, credential and enrollment
+        AND (SELECT c.status FROM campaigns_campaign c WHERE c.id = mailing_scheduledsend.campaign_id) = 'active'
+        AND (SELECT k.disabled_at IS NULL FROM campaigns_smtpcredential k
+             WHERE k.id = mailing_scheduledsend.smtp_credential_id)
+        AND (SELECT e.status FROM enrollments_enrollment e
+             WHERE e.id = mailing_scheduledsend.enrollment_id AND e.unsubscribed_at IS NULL)
+            IN (%(eligible_a)s, %(eligible_b)s)
+        AND (SELECT ct.subscribed FROM enrollments_enrollment e JOIN contacts_contact ct ON ct.id = e.contact_id
+             WHERE e.id = mailing_scheduledsend.enrollment_id)))
+RETURNING id
+"""
+
+
+class _Ledger:
+    """The chunk's sent messages: the last one waiting for its `sent` mark, the marked ones waiting
+    for their consequences (`outcomes.sent_outcomes_apply`)."""
+
+    def __init__(self, credential: SmtpCredential, worker: str) -> None:
+        self.credential, self.worker = credential, worker
+        self.previous: tuple[Any, datetime.datetime] | None = None  # (row id, sent at), not marked yet
+        self.marked: list[Any] = []
+        self.enrollments: set[Any] = set()  # of both
+
+    def __len__(self) -> int:
+        return len(self.marked) + (self.previous is not None)
+
+    def sent(self, row: ScheduledSend, at: datetime.datetime) -> None:
+        self.previous = (row.pk, at)
+        self.enrollments.add(row.enrollment_id)
+
+    def advance(self, row: ScheduledSend | None = None, message_id: str | None = None) -> bool:
+        """Commit `row` as `sending` (when given and still eligible) and the previous message as `sent`.
+
+        Returns whether `row` is now `sending`.
+        """
+        if row is None and self.previous is None:
+            return False
+        now = timezone.now()
+        first_message = row is not None and row.step.position == 1
+        eligible = (
+            (Enrollment.Status.PENDING,) * 2 if first_message else (Enrollment.Status.SENT, Enrollment.Status.OPENED)
         )
-        if not moved:
-            return "ineligible"
-        refused = limits.limits_reserve(
-            credential=credential, account=account, day=day, ensure_rows=False, first_message=row.step.position == 1
-        )
-        if refused:
-            transaction.set_rollback(True)
-            return refused
-    return None
+        params = {
+            "next": _uuid(row.pk if row is not None else None),
+            "previous": _uuid(self.previous[0] if self.previous else None),
+            "message_id": message_id,
+            "lease": _stamp(now + datetime.timedelta(seconds=settings.MAILING_SENDING_LEASE_SECONDS)),
+            "sent_at": _stamp(self.previous[1] if self.previous else None),
+            "now": _stamp(now),
+            "worker": self.worker,
+            "eligible_a": eligible[0],
+            "eligible_b": eligible[1],
+        }
+        changed = {uuid.UUID(str(value)) for (value,) in _execute_prepared(_ADVANCE_SQL, params)}
+        if self.previous is not None:
+            self.marked.append(self.previous[0])
+            self.previous = None
+        return row is not None and row.pk in changed
+
+    def apply(self) -> None:
+        """Mark the last sent message and apply the consequences of every marked one."""
+        if self.previous is not None:
+            self.advance()
+        if self.marked:
+            outcomes.sent_outcomes_apply(credential=self.credential, worker=self.worker)
+        self.marked, self.enrollments = [], set()
+
+
+def _execute_prepared(sql: str, params: dict[str, Any]) -> list[tuple]:
+    """Run `sql` as a prepared statement on PostgreSQL: planned once per connection, not per message.
+
+    Django's cursors bind parameters client-side, so PostgreSQL plans every
+    statement anew; for the per-message statement that planning cost more
+    than running it. SQLite (`make run`) takes Django's cursor.
+    """
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+    connection.ensure_connection()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(sql, params, prepare=True)
+        return cursor.fetchall()
+
+
+def _uuid(value: Any) -> Any:
+    return None if value is None else models.UUIDField().get_db_prep_value(value, connection)
+
+
+def _stamp(value: datetime.datetime | None) -> Any:
+    return None if value is None else connection.ops.adapt_datetimefield_value(value)
 
 
 class _Session:
@@ -204,9 +283,15 @@ def send_chunk(
     report.claimed = len(rows)
     eligible = _eligible_ids(rows, worker)
     session = _Session(credential)
-    pending: list[outcomes.Outcome] = []
+    allowance = limits.Allowance(credential=credential, account=account)
+    ledger = _Ledger(credential, worker)
     ensured: set[datetime.date] = set()
     threads: dict[Any, str] = {}  # step-1 Message-IDs sent in this chunk, for follow-ups in the same chunk
+
+    def record(outcome: outcomes.Outcome) -> None:
+        ledger.apply()  # in order, and the bounce-rate guard counts every message sent before this one
+        outcomes.record([outcome], credential=credential, worker=worker)
+
     try:
         for index, row in enumerate(rows):
             day = limits.local_day(zone, timezone.now())
@@ -214,37 +299,45 @@ def send_chunk(
                 limits.limits_ensure_rows(credential=credential, account=account, day=day)
                 ensured.add(day)
             if row.step.position > 1:
-                if any(o.row.enrollment_id == row.enrollment_id for o in pending):
-                    # Its earlier step went out in this chunk: record that first, so the state is current.
-                    outcomes.record(pending, credential=credential, worker=worker)
-                    pending = []
+                if row.enrollment_id in ledger.enrollments:
+                    ledger.apply()  # its earlier step went out in this chunk: make the enrollment current first
                 row.thread_message_id = row.thread_message_id or threads.get(row.enrollment_id)
             if row.pk in eligible or row.enrollment_id in threads:
-                outcome = _send_one(row, session, credential, account, worker, day)
+                upcoming = len(rows) - index
+                outcome = _send_one(row, session, ledger, allowance, day=day, worker=worker, upcoming=upcoming)
             else:  # no envelope for a row that cannot go out (its follow-up sent in this chunk excepted)
                 outcome = outcomes.refusal(row=row, refused="ineligible", day=day, worker=worker)
             report.add(outcome.kind)
-            pending.append(outcome)
-            if outcome.kind == "sent" and row.step.position == 1:
-                threads[row.enrollment_id] = row.message_id
+            if outcome.kind == "sent":
+                ledger.sent(row, outcome.at)
+                if row.step.position == 1:
+                    threads[row.enrollment_id] = row.message_id
+                if len(ledger) >= settings.MAILING_OUTCOME_BATCH:
+                    ledger.apply()
+                continue
+            record(outcome)
             if outcome.kind == "retried" and outcome.connection_failed:
                 # The server is unreachable: every remaining row retries later, untouched.
-                for rest in rows[index + 1 :]:
-                    pending.append(outcomes.Outcome(kind="retried", row=rest, error=outcome.error, day=day))
+                rest = [
+                    outcomes.Outcome(kind="retried", row=r, error=outcome.error, day=day) for r in rows[index + 1 :]
+                ]
+                outcomes.record(rest, credential=credential, worker=worker)
+                for _ in rest:
                     report.add("retried")
                 break
-            if len(pending) >= settings.MAILING_OUTCOME_BATCH:
-                outcomes.record(pending, credential=credential, worker=worker)
-                pending = []
     finally:
         session.close()
-        if pending:
-            outcomes.record(pending, credential=credential, worker=worker)
+        ledger.apply()
+        allowance.close()
     return report
 
 
-def _send_one(row, session: _Session, credential, account, worker, day) -> outcomes.Outcome:
+def _send_one(
+    row, session: _Session, ledger: _Ledger, allowance: limits.Allowance, *, day, worker: str, upcoming: int
+) -> outcomes.Outcome:
+    credential = session.credential
     contact = row.enrollment.contact
+    first_message = row.step.position == 1
     try:
         conn = session.get()
     except SmtpUnavailable as exc:
@@ -262,11 +355,15 @@ def _send_one(row, session: _Session, credential, account, worker, day) -> outco
         # Refused before any message was handed over: no sending commit, nothing reserved.
         return _refused(session, row, code, message, day, stage="RCPT TO", reserved=False)
 
-    message_id = message_id_new()
-    refused = _start_sending(row, credential, account, worker, message_id, day)
+    refused = allowance.take(day=day, first_message=first_message, upcoming=upcoming)
     if refused:
         session.rset()
         return outcomes.refusal(row=row, refused=refused, day=day, worker=worker)
+    message_id = message_id_new()
+    if not ledger.advance(row, message_id):
+        allowance.give_back(day=day, first_message=first_message)
+        session.rset()
+        return outcomes.refusal(row=row, refused="ineligible", day=day, worker=worker)
     row.message_id = message_id
     data = build_message(
         send=row,

@@ -157,6 +157,12 @@ DATABASES = {
 }
 DATABASES["default"].setdefault("CONN_MAX_AGE", _read(env.int, "CONN_MAX_AGE", default=60))
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Django binds parameters client-side and never prepares; this only lets the sender's per-message
+# statement (mailing.sending) be prepared once per connection instead of planned per message.
+# Set false behind a PgBouncer older than 1.21 in transaction mode (it loses prepared statements).
+DATABASE_PREPARED_STATEMENTS = _bool("DATABASE_PREPARED_STATEMENTS", default=True)
+if DATABASE_PREPARED_STATEMENTS and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 5)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Redis when REDIS_URL is set; otherwise a broker and cache that need no server.

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -101,14 +102,26 @@ def _db_param(value: Any) -> Any:
 
 
 def _enrollments_stamp(
-    *, at_by_id: dict[int, datetime.datetime], column: str, sets: dict[str, Any], where: str, where_params: list
+    *,
+    at_by_id: dict[int, datetime.datetime],
+    column: str,
+    sets: dict[str, Any],
+    where: str,
+    where_params: list,
+    completing: Collection[int] = (),
 ) -> list[Enrollment]:
     """One UPDATE of the enrollments of `at_by_id` that match `where`: `column` set to each one's own
-    time, and `sets`. Returns the rows it changed, as they are now, with `contact_email` and `account_id`.
+    time, and `sets` (and `completed_at`, at the same time, for those in `completing`). Returns the
+    rows it changed, as they are now, with `contact_email` and `account_id`.
     """
     ids = list(at_by_id)
     assignments = [f"{column} = CASE id {' '.join(['WHEN %s THEN %s'] * len(ids))} END"]
     params = [_db_param(value) for pk in ids for value in (pk, at_by_id[pk])]
+    if completing:
+        assignments.append(
+            f"completed_at = CASE id {' '.join(['WHEN %s THEN %s'] * len(completing))} ELSE completed_at END"
+        )
+        params += [_db_param(value) for pk in completing for value in (pk, at_by_id[pk])]
     assignments += [f"{name} = %s" for name in sets]
     params += [_db_param(value) for value in sets.values()]
     sql = (
@@ -118,9 +131,10 @@ def _enrollments_stamp(
     return list(Enrollment.objects.raw(sql, [*params, *ids, *where_params]))
 
 
-def _record_events(enrollments: list[Enrollment], event_type: str, *, step: int | None = None) -> None:
+def _record_events(changes: list[tuple[str, Enrollment, int | None]]) -> None:
+    """The events of `changes` ((type, enrollment, step) in order), one batch per account."""
     by_account: dict[Any, list[tuple[str, dict[str, Any]]]] = {}
-    for enrollment in enrollments:
+    for event_type, enrollment, step in changes:
         data = enrollment_event_data(enrollment, contact_email=enrollment.contact_email, step=step)
         by_account.setdefault(enrollment.account_id, []).append((event_type, data))
     for account_id, batch in by_account.items():
@@ -134,6 +148,7 @@ def enrollments_transition(
     bounce_reason: str | None = None,
     smtp_credential_id: Any = None,
     step: int | None = None,
+    completing: Collection[int] = (),
 ) -> list[Enrollment]:
     """Move each enrollment of `at_by_id` to `to`, at its own time, where the state machine allows it.
 
@@ -141,9 +156,13 @@ def enrollments_transition(
     number. Returns the enrollments that moved (the others are already
     there, final or unsubscribed: nothing changed for them and no event was
     recorded). `smtp_credential_id` is recorded on `sent` and `bounced`.
+    `completing` (with `to=sent`): enrollments whose only step this was; they
+    are completed too (`enrollments_complete`), in the same statement.
     """
     if to not in ALLOWED_SOURCES:
         raise ValueError(f"Unknown target status {to!r}")
+    if completing and to != Status.SENT:
+        raise ValueError("Only a sent transition completes a sequence.")
     if not at_by_id:
         return []
     sets: dict[str, Any] = {"status": to, "updated_at": timezone.now()}
@@ -153,6 +172,7 @@ def enrollments_transition(
         # the credential that carried step 1, or the one whose message bounced (the bounce-rate guard counts it)
         sets["smtp_credential_id"] = smtp_credential_id
     sources = ALLOWED_SOURCES[to]
+    completing = [pk for pk in completing if pk in at_by_id]
     with transaction.atomic():
         moved = _enrollments_stamp(
             at_by_id=at_by_id,
@@ -160,8 +180,11 @@ def enrollments_transition(
             sets=sets,
             where=f"status IN ({', '.join(['%s'] * len(sources))}) AND unsubscribed_at IS NULL",
             where_params=list(sources),
+            completing=completing,
         )
-        _record_events(moved, EVENT_FOR_STATUS[to], step=step)
+        changes = [(EVENT_FOR_STATUS[to], enrollment, step) for enrollment in moved]
+        changes += [(events.ENROLLMENT_COMPLETED, e, None) for e in moved if e.completed_at and e.pk in completing]
+        _record_events(changes)
     return moved
 
 
@@ -204,7 +227,7 @@ def enrollments_complete(*, at_by_id: dict[int, datetime.datetime]) -> list[Enro
             where="completed_at IS NULL AND unsubscribed_at IS NULL AND status IN (%s, %s)",
             where_params=[Status.SENT, Status.OPENED],
         )
-        _record_events(completed, events.ENROLLMENT_COMPLETED)
+        _record_events([(events.ENROLLMENT_COMPLETED, enrollment, None) for enrollment in completed])
     return completed
 
 
@@ -218,7 +241,7 @@ def enrollment_unsubscribe(*, enrollment_id: int, at: datetime.datetime | None =
             where="unsubscribed_at IS NULL",
             where_params=[],
         )
-        _record_events(moved, events.ENROLLMENT_UNSUBSCRIBED)
+        _record_events([(events.ENROLLMENT_UNSUBSCRIBED, enrollment, None) for enrollment in moved])
     return moved[0] if moved else None
 
 

@@ -60,14 +60,16 @@ RESERVATION_BLOCK = 25
 
 
 def _reserve_up_to(rows, *, wanted: int, limit: int | None) -> int:
-    """Reserve up to `wanted` on the locked counter row of `rows`; returns how many it got (0 at the limit)."""
-    with transaction.atomic():
-        reserved = rows.select_for_update().values_list("reserved", flat=True).first()
-        if reserved is None:
-            return 0
-        granted = wanted if limit is None else max(0, min(wanted, limit - reserved))
-        if granted:
-            rows.update(reserved=F("reserved") + granted)
+    """Reserve up to `wanted` on the counter row of `rows`, locking it; returns how many it got (0 at the limit).
+
+    Call inside a transaction.
+    """
+    reserved = rows.select_for_update().values_list("reserved", flat=True).first()
+    if reserved is None:
+        return 0
+    granted = wanted if limit is None else max(0, min(wanted, limit - reserved))
+    if granted:
+        rows.update(reserved=F("reserved") + granted)
     return granted
 
 
@@ -100,18 +102,22 @@ class Allowance:
         """
         block = max(1, min(upcoming, RESERVATION_BLOCK))
         month = month_of(day)
+        need_day = first_message and not self.days.get(day)
+        if need_day or not self.months.get(month):
+            with transaction.atomic():  # one commit for both counters
+                if need_day:
+                    self.days[day] = _reserve_up_to(
+                        self._day_rows(day), wanted=block, limit=self.credential.daily_limit
+                    )
+                day_refused = need_day and not self.days[day]
+                if not day_refused and not self.months.get(month):
+                    self.months[month] = _reserve_up_to(
+                        self._month_rows(month), wanted=block, limit=self.account.monthly_limit
+                    )
         if first_message and not self.days.get(day):
-            self.days[day] = self.days.get(day, 0) + _reserve_up_to(
-                self._day_rows(day), wanted=block, limit=self.credential.daily_limit
-            )
-            if not self.days[day]:
-                return DAILY_LIMIT
+            return DAILY_LIMIT
         if not self.months.get(month):
-            self.months[month] = self.months.get(month, 0) + _reserve_up_to(
-                self._month_rows(month), wanted=block, limit=self.account.monthly_limit
-            )
-            if not self.months[month]:
-                return PLAN_LIMIT
+            return PLAN_LIMIT
         if first_message:
             self.days[day] -= 1
         self.months[month] -= 1

@@ -14,18 +14,17 @@ follow-ups thread under the first message in the recipient's client.
 
 The message is written out directly rather than through
 `email.message.EmailMessage`: its header registry cost more than the SMTP
-exchange itself, and the sender writes one message per send. Headers that
-are short and ASCII go out as they are; any other is folded and encoded
-(RFC 2047) by the `email` package's compat32 policy; bodies are encoded by
-`binascii.b2a_qp`.
+exchange itself, and the sender writes one message per send. ASCII headers
+go out on one line (up to SMTP's 998 octets); any other is encoded (RFC 2047)
+and folded by the `email` package's compat32 policy; bodies are encoded by
+its `quoprimime`.
 """
 
 from __future__ import annotations
 
-import binascii
 import html as html_lib
 import re
-from email import policy
+from email import policy, quoprimime
 from email.utils import format_datetime, formataddr
 from typing import Any
 
@@ -62,11 +61,16 @@ def _header(name: str, value: str) -> str:
 
 
 def _quoted_printable(text: str) -> bytes:
-    """`text` as UTF-8 quoted-printable with CRLF line ends (soft breaks keep lines under 77 octets)."""
-    crlf = _LINE_BREAKS.sub("\r\n", text)
-    if not crlf.endswith("\r\n"):
-        crlf += "\r\n"
-    return binascii.b2a_qp(crlf.encode("utf-8"), quotetabs=False, istext=True, header=False)
+    """`text` as UTF-8 quoted-printable with CRLF line ends, no line over 76 octets (RFC 2045).
+
+    `quoprimime` encodes code points below 256, one per octet: hence the UTF-8
+    bytes read as Latin-1. (`binascii.b2a_qp` lets a line ending in an encoded
+    space reach 77.)
+    """
+    if not text.endswith("\n"):
+        text += "\n"
+    octets = _LINE_BREAKS.sub("\n", text).encode("utf-8").decode("latin-1")
+    return quoprimime.body_encode(octets, maxlinelen=76, eol="\r\n").encode("ascii")
 
 
 def _part(subtype: str, text: str) -> bytes:

@@ -55,7 +55,7 @@ class ScheduledSend(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.SCHEDULED)
     send_at = models.DateTimeField()
     attempts = models.PositiveIntegerField(default=0)
-    message_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    message_id = models.CharField(max_length=255, null=True, blank=True)  # unique: see Meta
     sent_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True, default="")
     claimed_by = models.CharField(max_length=100, blank=True, default="")
@@ -71,6 +71,9 @@ class ScheduledSend(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["enrollment", "step"], name="send_unique_enrollment_step"),
+            # A constraint rather than unique=True: the same unique index without the LIKE index
+            # PostgreSQL would get beside it, which nothing uses and every send's updates maintained.
+            models.UniqueConstraint(fields=["message_id"], name="send_unique_message_id"),
         ]
         indexes = [
             # The due-claim: scheduled rows by time, nothing else in the index.

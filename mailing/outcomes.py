@@ -157,14 +157,20 @@ def sent_outcomes_apply(
             ]
         if not rows:
             return 0
-        enrollments_transition(
+        moved = enrollments_transition(
             to=Enrollment.Status.SENT,
-            at_by_id={enrollment_id: sent_at for enrollment_id, sent_at, position, _ in rows if position == 1},
+            at_by_id={enrollment: sent_at for enrollment, sent_at, position, _ in rows if position == 1},
             smtp_credential_id=credential.pk,
             step=1,
+            completing=[enrollment for enrollment, _, position, last in rows if position == 1 == last],
         )
+        completed = {enrollment.pk for enrollment in moved if enrollment.completed_at}
         enrollments_complete(
-            at_by_id={enrollment_id: sent_at for enrollment_id, sent_at, position, last in rows if position == last}
+            at_by_id={
+                enrollment: sent_at
+                for enrollment, sent_at, position, last in rows
+                if position == last and enrollment not in completed
+            }
         )
         for day, count in Counter(limits.local_day(zone, row[1]) for row in rows).items():
             limits.count_outcome(credential_id=credential.pk, day=day, sent=count)

@@ -214,19 +214,23 @@ class _Ledger:
 
 
 def _execute_prepared(sql: str, params: dict[str, Any]) -> list[tuple]:
-    """Run `sql` as a prepared statement on PostgreSQL: planned once per connection, not per message.
+    """Run `sql` with server-side binding on PostgreSQL, so it can be prepared once per connection.
 
-    Django's cursors bind parameters client-side, so PostgreSQL plans every
-    statement anew; for the per-message statement that planning cost more
-    than running it. SQLite (`make run`) takes Django's cursor.
+    Django binds parameters client-side, so PostgreSQL plans every statement
+    anew; for the per-message statement that planning cost as much as running
+    it. With `prepare_threshold` set (config/settings.py), psycopg prepares a
+    statement a connection has run a few times. Still a Django cursor: logged,
+    counted and wrapped like any other query. SQLite (`make run`) takes the usual cursor.
     """
     if connection.vendor != "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             return cursor.fetchall()
     connection.ensure_connection()
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(sql, params, prepare=True)
+    raw = psycopg.Cursor(connection.connection)
+    cursor = connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
+    with cursor:
+        cursor.execute(sql, params)
         return cursor.fetchall()
 
 

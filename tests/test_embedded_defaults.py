@@ -110,3 +110,41 @@ def test_a_campaign_can_be_created_and_enrolled_on_sqlite(bare_env):
     result = _manage(bare_env, "shell", "-c", SQLITE_DEMO)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "RESULT 2 2 2 2 2" in result.stdout
+
+
+SQLITE_SENDING = SQLITE_DEMO.replace(
+    '"smtp_port": 2525', '"smtp_port": int(__import__("os").environ["SINK_PORT"]), "smtp_security": "none"'
+)
+SQLITE_SENT = """
+from enrollments.models import Enrollment
+from mailing.models import ScheduledSend, SmtpCredentialDay
+from webhooks.models import WebhookEvent
+print("STATE", sorted(Enrollment.objects.values_list("status", flat=True)),
+      sorted(ScheduledSend.objects.values_list("status", "outcome_pending")),
+      list(SmtpCredentialDay.objects.values_list("reserved", "sent")),
+      sorted(WebhookEvent.objects.values_list("type", flat=True)))
+"""
+
+
+def test_a_campaign_sends_on_sqlite_as_make_run_does(bare_env):
+    """The sender's raw SQL (the per-message statement, the set-based consequences) runs on SQLite too."""
+    from tests.mailing.smtp_server import SmtpServer
+
+    server = SmtpServer().start()
+    try:
+        env = {**bare_env, "SINK_PORT": str(server.port)}
+        assert _manage(env, "migrate", "--noinput").returncode == 0
+        prepared = _manage(env, "shell", "-c", SQLITE_SENDING)
+        assert prepared.returncode == 0, prepared.stdout + prepared.stderr
+        sent = _manage(env, "send_due", "--until-idle", "--idle-seconds", "0.5")
+        assert sent.returncode == 0, sent.stdout + sent.stderr
+        assert "sent 1" in sent.stdout
+        state = _manage(env, "shell", "-c", SQLITE_SENT)
+    finally:
+        server.stop()
+    assert state.returncode == 0, state.stdout + state.stderr
+    assert len(server.messages) == 1
+    assert (
+        "STATE ['pending', 'sent'] [('sent', False)] [(1, 1)] ['enrollment.completed', 'enrollment.sent']"
+        in state.stdout
+    ), state.stdout

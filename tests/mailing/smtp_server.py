@@ -48,6 +48,7 @@ class _Handler:
         message = message_from_bytes(envelope.original_content, policy=policy.default)
         with self.server.lock:
             self.server.messages.append((envelope.mail_from, list(envelope.rcpt_tos), message))
+            self.server.raw.append(envelope.original_content)
         return "250 2.0.0 Ok: queued"
 
 
@@ -58,6 +59,7 @@ def _accept_login(server, session, envelope, mechanism, auth_data):
 class SmtpServer:
     def __init__(self) -> None:
         self.messages: list = []
+        self.raw: list[bytes] = []  # each message as it arrived (after the SMTP dot-unstuffing)
         self.reject: set[str] = set()
         self.tempfail: set[str] = set()
         self.data_reject: set[str] = set()

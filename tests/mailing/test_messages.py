@@ -1,0 +1,81 @@
+"""The message as a receiving server reads it: encodings, line lengths, structure, no header injection."""
+
+import pytest
+
+from contacts.models import Contact
+
+from .conftest import enroll_contacts, make_campaign, run_until_idle
+
+pytestmark = pytest.mark.django_db
+
+
+def _send_one(api, owner, smtp_server, later, *, subject, body_html, from_name="", first_name="Ann", body_text=""):
+    campaign = make_campaign(owner, smtp_server)
+    campaign.sequence_steps.update(subject=subject, body_html=body_html, body_text=body_text)
+    campaign.smtp_credentials.update(from_name=from_name)
+    (enrollment,) = enroll_contacts(campaign, 1)
+    Contact.objects.filter(pk=enrollment.contact_id).update(first_name=first_name)
+    assert api.post(f"/api/campaigns/{campaign.pk}/dispatch", {}, format="json").status_code == 200
+    run_until_idle(now=later)
+    ((_, _, message),) = smtp_server.messages
+    return message, smtp_server.raw[0]
+
+
+def _parts(message):
+    text, html = message.get_payload()
+    return text.get_content(), html.get_content()
+
+
+def test_non_ascii_headers_and_bodies_arrive_encoded_and_read_back_intact(api, owner, smtp_server, later):
+    message, raw = _send_one(
+        api,
+        owner,
+        smtp_server,
+        later,
+        subject="Grüße, {{first_name}} — ça va ?",
+        body_html="<p>Hallo {{first_name}}, schöne Grüße aus Köln 🌷</p>",
+        from_name="Zoë Ångström",
+        first_name="Jürgen",
+    )
+    assert raw.isascii()  # every non-ASCII octet is encoded (RFC 2047 headers, quoted-printable bodies)
+    assert message["Subject"] == "Grüße, Jürgen — ça va ?"
+    assert message["From"].addresses[0].display_name == "Zoë Ångström"
+    assert message.get_content_type() == "multipart/alternative"
+    text, html = _parts(message)
+    assert "schöne Grüße aus Köln 🌷" in html and "Hallo Jürgen" in html
+    assert "schöne Grüße aus Köln 🌷" in text
+
+
+def test_long_lines_are_wrapped_and_a_leading_dot_survives_smtp(api, owner, smtp_server, later):
+    long_line = "word " * 600  # 3,000 characters on one line
+    message, raw = _send_one(
+        api,
+        owner,
+        smtp_server,
+        later,
+        subject="Hello {{first_name}}",
+        body_html=f"<p>{long_line}</p>",
+        body_text=f"{long_line}\n.\n..dots\nend",
+    )
+    headers, _, body = raw.partition(b"\r\n\r\n")
+    assert max(len(line) for line in headers.split(b"\r\n")) <= 998  # SMTP's limit (a long URL may pass 78)
+    assert max(len(line) for line in body.split(b"\r\n")) <= 76  # quoted-printable's
+    assert b"\n" not in raw.replace(b"\r\n", b"")  # CRLF line ends only
+    text, html = _parts(message)
+    assert long_line.strip() in html
+    assert "\n.\n..dots\nend" in text.replace("\r\n", "\n")
+
+
+def test_a_merge_field_cannot_inject_a_header(api, owner, smtp_server, later):
+    message, raw = _send_one(
+        api,
+        owner,
+        smtp_server,
+        later,
+        subject="Hi {{first_name}}",
+        body_html="<p>Hi</p>",
+        first_name="Ann\r\nBcc: victim@example.org\r\n\r\nInjected body",
+    )
+    assert message["Bcc"] is None and b"\r\nBcc:" not in raw
+    assert message["Subject"].startswith("Hi Ann") and "Bcc: victim@example.org" in message["Subject"]
+    assert message.get_content_type() == "multipart/alternative"

@@ -27,8 +27,10 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
+from enrollments.models import Enrollment
 from mailing.claiming import sends_reap_expired_leases
 from mailing.models import ScheduledSend, SmtpCredentialDay
+from webhooks.models import WebhookEvent
 
 from .conftest import enroll_contacts, make_campaign, run_until_idle
 
@@ -125,6 +127,13 @@ def test_a_worker_killed_mid_batch_sends_nothing_twice_and_accounts_for_every_se
     statuses = Counter(ScheduledSend.objects.filter(campaign=campaign).values_list("status", flat=True))
     assert statuses == {"sent": 11, "unknown": 1}
     _delivered_once(smtp_server, 12)  # the unknown one arrived once and was never re-sent
+    # What the killed worker marked sent but had not applied yet, the reaper applied: once each.
+    assert not ScheduledSend.objects.filter(campaign=campaign, outcome_pending=True).exists()
+    sent = set(ScheduledSend.objects.filter(campaign=campaign, status="sent").values_list("enrollment_id", flat=True))
+    assert set(Enrollment.objects.filter(campaign=campaign, status="sent").values_list("id", flat=True)) == sent
+    events = Counter(WebhookEvent.objects.filter(type="enrollment.sent").values_list("data__id", flat=True))
+    assert len(events) == 11 and set(events.values()) == {1}
+    assert SmtpCredentialDay.objects.get(smtp_credential__campaign=campaign).sent == 11
 
 
 def _celery_worker() -> subprocess.Popen:

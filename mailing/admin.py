@@ -14,7 +14,7 @@ from .scheduling import sends_release_unknown
 @admin.register(ScheduledSend)
 class ScheduledSendAdmin(admin.ModelAdmin):
     list_display = ("id", "campaign", "recipient", "step_position", "status", "send_at", "attempts", "sent_at")
-    list_filter = ("status", "campaign")
+    list_filter = ("status", "outcome_pending", "campaign")
     search_fields = ("message_id", "enrollment__contact__email")
     list_select_related = ("campaign", "step", "enrollment__contact")
     ordering = ("-send_at",)

@@ -111,7 +111,7 @@ def _load(send_ids: list[Any], worker: str) -> list[ScheduledSend]:
 def _eligible_ids(rows: list[ScheduledSend], worker: str) -> set[Any]:
     """The chunk's rows that look sendable now, in one query, before any SMTP envelope.
 
-    A pre-check only (the authoritative one is `_start_sending`'s conditional
+    A pre-check only (the authoritative one is `_ADVANCE_SQL`, the sending commit; a conditional
     UPDATE): rows of a paused campaign, a stopped enrollment or a follow-up whose
     first message has not gone out are refused without opening an envelope.
     """

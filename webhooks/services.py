@@ -108,10 +108,7 @@ def _insert_rows(model, attnames: list[str], objects: list) -> None:
     """
     if not objects:
         return
-    fields = [
-        model._meta.get_field(name.removesuffix("_id")) if name.endswith("_id") else model._meta.get_field(name)
-        for name in attnames
-    ]
+    fields = [model._meta.get_field(name) for name in attnames]
     columns = ", ".join(field.column for field in fields)
     row = f"({', '.join(['%s'] * len(fields))})"
     params = [field.get_db_prep_save(getattr(obj, field.attname), connection) for obj in objects for field in fields]

@@ -72,6 +72,13 @@ def enroll_contacts(campaign: Campaign, count: int, *, batch=1, domain="example.
     ]
 
 
+def dispatch(api, campaign) -> dict:
+    """Dispatch the campaign's next batch through the API; its answer."""
+    response = api.post(f"/api/campaigns/{campaign.pk}/dispatch", {}, format="json")
+    assert response.status_code == 200, response.json()
+    return response.json()
+
+
 def run_until_idle(*, now: datetime.datetime | None = None, rounds: int = 20) -> list:
     """Tick and send until a tick claims nothing; returns every ChunkReport."""
     reports = []
@@ -94,4 +101,4 @@ def later():
     return timezone.now() + datetime.timedelta(days=400)
 
 
-__all__ = ["SequenceStep", "credential_for", "enroll_contacts", "make_campaign", "run_until_idle"]
+__all__ = ["SequenceStep", "credential_for", "dispatch", "enroll_contacts", "make_campaign", "run_until_idle"]

@@ -14,21 +14,15 @@ from mailing.models import ScheduledSend, SmtpCredentialDay
 from mailing.services import BOUNCE_GUARD_MIN_SENDS
 from webhooks.models import WebhookEvent
 
-from .conftest import enroll_contacts, make_campaign, run_until_idle
+from .conftest import dispatch, enroll_contacts, make_campaign, run_until_idle
 
 pytestmark = pytest.mark.django_db
-
-
-def _dispatch(api, campaign):
-    response = api.post(f"/api/campaigns/{campaign.pk}/dispatch", {}, format="json")
-    assert response.status_code == 200, response.json()
-    return response.json()
 
 
 def test_sends_arrive_rendered_with_message_id_unsubscribe_headers_and_threading(api, owner, smtp_server, later):
     campaign = make_campaign(owner, smtp_server, steps=((0,), (60,)))
     (enrollment,) = enroll_contacts(campaign, 1)
-    _dispatch(api, campaign)
+    dispatch(api, campaign)
     run_until_idle(now=later)
 
     first, second = [m for _, _, m in smtp_server.messages]
@@ -58,7 +52,7 @@ def test_a_5xx_bounces_the_enrollment_cancels_later_steps_and_records_the_event(
     campaign = make_campaign(owner, smtp_server, steps=((0,), (60,)))
     ok, bad = enroll_contacts(campaign, 2)
     smtp_server.reject.add(bad.contact.email)
-    _dispatch(api, campaign)
+    dispatch(api, campaign)
     run_until_idle(now=later)
 
     bad.refresh_from_db()
@@ -76,7 +70,7 @@ def test_a_5xx_after_data_is_a_bounce_too(api, owner, smtp_server, later):
     campaign = make_campaign(owner, smtp_server)
     (enrollment,) = enroll_contacts(campaign, 1)
     smtp_server.data_reject.add(enrollment.contact.email)
-    _dispatch(api, campaign)
+    dispatch(api, campaign)
     run_until_idle(now=later)
     enrollment.refresh_from_db()
     assert enrollment.status == "bounced" and enrollment.bounce_reason.startswith("554")
@@ -86,7 +80,7 @@ def test_the_credential_is_disabled_at_its_bounce_threshold_and_its_sends_move(a
     campaign = make_campaign(owner, smtp_server, credentials=2, bounce_rate_threshold=10.0)
     first, second = campaign.smtp_credentials.order_by("created_at", "id")
     enrollments = enroll_contacts(campaign, 60)
-    _dispatch(api, campaign)
+    dispatch(api, campaign)
     # Let the first credential send 20 messages, 2 of them bouncing (10%): it must be disabled.
     # In the worker's own order (send_at, then id: with no jitter many rows share a send_at), so
     # that the two bounces are the 19th and 20th messages and the guard sees 20 sends at the last.
@@ -113,7 +107,7 @@ def test_a_credential_under_the_minimum_sends_is_never_disabled(api, owner, smtp
     campaign = make_campaign(owner, smtp_server, bounce_rate_threshold=5.0)
     enrollments = enroll_contacts(campaign, 5)
     smtp_server.reject.add(enrollments[0].contact.email)
-    _dispatch(api, campaign)
+    dispatch(api, campaign)
     run_until_idle(now=later)
     assert campaign.smtp_credentials.get().disabled_at is None  # 20% of 5: too few to judge
 
@@ -123,7 +117,7 @@ def test_a_4xx_is_retried_with_backoff_and_fails_after_the_limit(api, owner, smt
     campaign = make_campaign(owner, smtp_server, steps=((0,), (60,)))
     (enrollment,) = enroll_contacts(campaign, 1)
     smtp_server.tempfail.add(enrollment.contact.email)
-    _dispatch(api, campaign)
+    dispatch(api, campaign)
     row = ScheduledSend.objects.get(enrollment=enrollment, step__position=1)
 
     now = timezone.now() + datetime.timedelta(seconds=1)
@@ -140,7 +134,7 @@ def test_a_4xx_is_retried_with_backoff_and_fails_after_the_limit(api, owner, smt
     other_campaign = make_campaign(owner, smtp_server)
     (stuck,) = enroll_contacts(other_campaign, 1)
     smtp_server.tempfail.add(stuck.contact.email)
-    _dispatch(api, other_campaign)
+    dispatch(api, other_campaign)
     run_until_idle(now=later)  # each retry is due by then: attempts run out
     stuck_row = ScheduledSend.objects.get(enrollment=stuck)
     assert stuck_row.status == "failed" and stuck_row.attempts == 3
@@ -150,7 +144,7 @@ def test_an_unreachable_server_retries_the_whole_chunk_without_sending(api, owne
     campaign = make_campaign(owner, smtp_server)
     enroll_contacts(campaign, 3)
     campaign.smtp_credentials.update(smtp_port=1)  # nothing listens there
-    _dispatch(api, campaign)
+    dispatch(api, campaign)
     run_until_idle(now=timezone.now() + datetime.timedelta(seconds=1))
     rows = ScheduledSend.objects.filter(campaign=campaign)
     assert {r.status for r in rows} == {"scheduled"} and {r.attempts for r in rows} == {1}
@@ -160,7 +154,7 @@ def test_an_unreachable_server_retries_the_whole_chunk_without_sending(api, owne
 def test_the_daily_limit_is_reserved_at_send_time_and_the_rest_waits_for_tomorrow(api, owner, smtp_server):
     campaign = make_campaign(owner, smtp_server, daily_limit=2)
     enroll_contacts(campaign, 2)
-    _dispatch(api, campaign)
+    dispatch(api, campaign)
     credential = campaign.smtp_credentials.get()
     # Another process used today's allowance meanwhile.
     SmtpCredentialDay.objects.create(smtp_credential=credential, day=timezone.localdate(), reserved=1)
@@ -177,7 +171,7 @@ def test_the_plan_limit_is_rechecked_at_send_time(api, owner, smtp_server):
     owner.save()
     campaign = make_campaign(owner, smtp_server)
     enroll_contacts(campaign, 2)
-    _dispatch(api, campaign)
+    dispatch(api, campaign)
     run_until_idle(now=timezone.now() + datetime.timedelta(seconds=1))
     assert len(smtp_server.messages) == 1
     waiting = ScheduledSend.objects.get(campaign=campaign, status="scheduled")
@@ -189,7 +183,7 @@ def test_the_plan_limit_is_rechecked_at_send_time(api, owner, smtp_server):
 def test_pause_stops_sending_and_resume_loses_nothing_and_keeps_step_gaps(api, owner, smtp_server):
     campaign = make_campaign(owner, smtp_server, steps=((0,), (60,)), min_wait_seconds=10, max_wait_seconds=20)
     enroll_contacts(campaign, 3)
-    _dispatch(api, campaign)
+    dispatch(api, campaign)
     assert api.post(f"/api/campaigns/{campaign.pk}/pause").json()["status"] == "paused"
     assert api.post(f"/api/campaigns/{campaign.pk}/pause").json()["error"]["code"] == "campaign_not_active"
 
@@ -222,7 +216,7 @@ def test_pause_stops_sending_and_resume_loses_nothing_and_keeps_step_gaps(api, o
 def test_send_forecast_buckets_by_day_step_and_credential(api, owner, smtp_server):
     campaign = make_campaign(owner, smtp_server, steps=((0,), (1440,)), credentials=2, daily_limit=2)
     enroll_contacts(campaign, 5)
-    _dispatch(api, campaign)
+    dispatch(api, campaign)
     credentials = [str(c.pk) for c in campaign.smtp_credentials.order_by("created_at", "id")]
     response = api.get(f"/api/campaigns/{campaign.pk}/send_forecast?days=4")
     body = response.json()
@@ -248,7 +242,7 @@ def test_the_campaign_completes_when_nothing_is_left_to_send(api, owner, smtp_se
 
     campaign = make_campaign(owner, smtp_server)
     enroll_contacts(campaign, 2)
-    _dispatch(api, campaign)
+    dispatch(api, campaign)
     run_until_idle(now=later)
     claim_due_sends_task()
     campaign.refresh_from_db()
@@ -260,7 +254,7 @@ def test_the_campaign_completes_when_nothing_is_left_to_send(api, owner, smtp_se
 def test_a_stopped_enrollment_is_never_sent_its_next_step(api, owner, smtp_server, later):
     campaign = make_campaign(owner, smtp_server, steps=((0,), (60,)))
     (enrollment,) = enroll_contacts(campaign, 1)
-    _dispatch(api, campaign)
+    dispatch(api, campaign)
     run_until_idle(now=timezone.now() + datetime.timedelta(seconds=1))
     Enrollment.objects.filter(pk=enrollment.pk).update(status="replied", replied_at=timezone.now())
     run_until_idle(now=later)
@@ -271,7 +265,7 @@ def test_a_stopped_enrollment_is_never_sent_its_next_step(api, owner, smtp_serve
 def test_expired_leases_requeue_claimed_rows_and_flag_started_sends_unknown(api, owner, smtp_server, later):
     campaign = make_campaign(owner, smtp_server)
     first, second = enroll_contacts(campaign, 2)
-    _dispatch(api, campaign)
+    dispatch(api, campaign)
     past = timezone.now() - datetime.timedelta(seconds=1)
     ScheduledSend.objects.filter(enrollment=first).update(status="queued", claimed_by="w", lease_until=past)
     ScheduledSend.objects.filter(enrollment=second).update(status="sending", claimed_by="w", lease_until=past)
@@ -325,7 +319,7 @@ def test_follow_ups_do_not_count_against_the_daily_limit(api, owner, smtp_server
     """The daily limit is for first messages, as dispatch plans it; follow-ups go out on a full day."""
     campaign = make_campaign(owner, smtp_server, steps=((0,), (60,)), daily_limit=1)
     (enrollment,) = enroll_contacts(campaign, 1)
-    _dispatch(api, campaign)
+    dispatch(api, campaign)
     run_until_idle(now=timezone.now() + datetime.timedelta(seconds=1))  # step 1 uses the day's only slot
     credential = campaign.smtp_credentials.get()
     step2 = ScheduledSend.objects.get(enrollment=enrollment, step__position=2)
@@ -344,7 +338,7 @@ def test_the_campaign_bounce_rate_counts_every_message_sent_as_the_guard_does(ap
     campaign = make_campaign(owner, smtp_server, steps=((0,), (60,)))
     enrollments = enroll_contacts(campaign, 4)
     smtp_server.reject.add(enrollments[0].contact.email)
-    _dispatch(api, campaign)
+    dispatch(api, campaign)
     run_until_idle(now=later)
     assert len(smtp_server.messages) == 6
     stats = api.get(f"/api/campaigns/{campaign.pk}").json()
@@ -361,11 +355,11 @@ def test_campaigns_waiting_for_their_next_batch_never_keep_others_from_completin
         campaign = make_campaign(owner, smtp_server)
         enroll_contacts(campaign, 1)
         enroll_contacts(campaign, 1, batch=2, domain="example.org")
-        _dispatch(api, campaign)
+        dispatch(api, campaign)
         waiting.append(campaign)
     finished = make_campaign(owner, smtp_server)
     enroll_contacts(finished, 1)
-    _dispatch(api, finished)
+    dispatch(api, finished)
     run_until_idle(now=later)
 
     assert campaigns_complete_finished(limit=1) == [finished.pk]
@@ -375,7 +369,7 @@ def test_campaigns_waiting_for_their_next_batch_never_keep_others_from_completin
 def test_a_follow_up_waits_hours_without_any_envelope_while_step_1_is_unknown(api, owner, smtp_server):
     campaign = make_campaign(owner, smtp_server, steps=((0,), (60,)))
     (enrollment,) = enroll_contacts(campaign, 1)
-    _dispatch(api, campaign)
+    dispatch(api, campaign)
     first = ScheduledSend.objects.get(enrollment=enrollment, step__position=1)
     second = ScheduledSend.objects.get(enrollment=enrollment, step__position=2)
     ScheduledSend.objects.filter(pk=first.pk).update(status="unknown")  # a worker died mid-send

@@ -4,7 +4,7 @@ import pytest
 
 from contacts.models import Contact
 
-from .conftest import enroll_contacts, make_campaign, run_until_idle
+from .conftest import dispatch, enroll_contacts, make_campaign, run_until_idle
 
 pytestmark = pytest.mark.django_db
 
@@ -15,7 +15,7 @@ def _send_one(api, owner, smtp_server, later, *, subject, body_html, from_name="
     campaign.smtp_credentials.update(from_name=from_name)
     (enrollment,) = enroll_contacts(campaign, 1)
     Contact.objects.filter(pk=enrollment.contact_id).update(first_name=first_name)
-    assert api.post(f"/api/campaigns/{campaign.pk}/dispatch", {}, format="json").status_code == 200
+    dispatch(api, campaign)
     run_until_idle(now=later)
     ((_, _, message),) = smtp_server.messages
     return message, smtp_server.raw[0]

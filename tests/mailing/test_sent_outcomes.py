@@ -16,14 +16,9 @@ from mailing.claiming import sends_reap_expired_leases
 from mailing.models import AccountMonth, ScheduledSend, SmtpCredentialDay
 from webhooks.models import WebhookEvent
 
-from .conftest import enroll_contacts, make_campaign, run_until_idle
+from .conftest import dispatch, enroll_contacts, make_campaign, run_until_idle
 
 pytestmark = pytest.mark.django_db
-
-
-def _dispatch(api, campaign) -> None:
-    response = api.post(f"/api/campaigns/{campaign.pk}/dispatch", {}, format="json")
-    assert response.status_code == 200, response.json()
 
 
 def _events(campaign) -> Counter:
@@ -37,7 +32,7 @@ def _events(campaign) -> Counter:
 def test_every_sent_message_moves_its_enrollment_and_records_its_events_exactly_once(api, owner, smtp_server, later):
     campaign = make_campaign(owner, smtp_server)
     enrollments = enroll_contacts(campaign, 11)  # batches of 4, 4 and the last 3 at the end of the chunk
-    _dispatch(api, campaign)
+    dispatch(api, campaign)
     run_until_idle(now=later)
 
     assert len(smtp_server.messages) == 11
@@ -61,7 +56,7 @@ def test_a_follow_up_in_the_same_chunk_goes_out_once_its_first_message_counted(a
     """Step 2 due with step 1 (no delay): the enrollment must be `sent` before step 2 is eligible."""
     campaign = make_campaign(owner, smtp_server, steps=((0,), (0,)))
     (enrollment,) = enroll_contacts(campaign, 1)
-    _dispatch(api, campaign)
+    dispatch(api, campaign)
     run_until_idle(now=later)
 
     first, second = [message for _, _, message in smtp_server.messages]
@@ -74,7 +69,7 @@ def test_a_follow_up_in_the_same_chunk_goes_out_once_its_first_message_counted(a
 def test_the_reaper_applies_what_a_dead_worker_sent_but_did_not_apply_once(api, owner, smtp_server, later):
     campaign = make_campaign(owner, smtp_server)
     enroll_contacts(campaign, 2)
-    _dispatch(api, campaign)
+    dispatch(api, campaign)
     sent_at = timezone.now() - datetime.timedelta(minutes=10)
     orphan = ScheduledSend.objects.filter(campaign=campaign).first()
     # What a worker killed between its `sent` mark and its next batch leaves behind.
@@ -109,7 +104,7 @@ def test_the_reaper_applies_what_a_dead_worker_sent_but_did_not_apply_once(api, 
 def test_the_reaper_leaves_a_live_workers_sent_rows_to_it(api, owner, smtp_server):
     campaign = make_campaign(owner, smtp_server)
     enroll_contacts(campaign, 1)
-    _dispatch(api, campaign)
+    dispatch(api, campaign)
     ScheduledSend.objects.filter(campaign=campaign).update(
         status="sent",
         outcome_pending=True,
@@ -127,7 +122,7 @@ def test_a_chunk_gives_back_the_reservations_it_did_not_use(api, owner, smtp_ser
     owner.save()
     campaign = make_campaign(owner, smtp_server, daily_limit=200)
     enroll_contacts(campaign, 3)
-    _dispatch(api, campaign)
+    dispatch(api, campaign)
     run_until_idle(now=later)
 
     day = SmtpCredentialDay.objects.get(smtp_credential__campaign=campaign)
@@ -138,7 +133,7 @@ def test_a_chunk_gives_back_the_reservations_it_did_not_use(api, owner, smtp_ser
 def test_a_daily_limit_reached_mid_chunk_sends_exactly_up_to_it(api, owner, smtp_server):
     campaign = make_campaign(owner, smtp_server, daily_limit=3)
     enroll_contacts(campaign, 5)
-    _dispatch(api, campaign)
+    dispatch(api, campaign)
     # Dispatch planned 3 today and 2 tomorrow; make them all due now, as after a long pause.
     ScheduledSend.objects.filter(campaign=campaign).update(send_at=timezone.now() - datetime.timedelta(seconds=1))
     run_until_idle()
@@ -154,7 +149,7 @@ def test_a_daily_limit_reached_mid_chunk_sends_exactly_up_to_it(api, owner, smtp
 def _queries_to_send(api, owner, smtp_server, count: int) -> int:
     campaign = make_campaign(owner, smtp_server, daily_limit=500)
     enroll_contacts(campaign, count, domain=f"n{count}.example.com")
-    _dispatch(api, campaign)
+    dispatch(api, campaign)
     with CaptureQueriesContext(connection) as queries:
         run_until_idle(now=timezone.now() + datetime.timedelta(days=400))
     assert ScheduledSend.objects.filter(campaign=campaign, status="sent").count() == count

@@ -157,12 +157,16 @@ DATABASES = {
 }
 DATABASES["default"].setdefault("CONN_MAX_AGE", _read(env.int, "CONN_MAX_AGE", default=60))
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-# Django binds parameters client-side and never prepares; this only lets the sender's per-message
-# statement (mailing.sending) be prepared once per connection instead of planned per message.
-# Set false behind a PgBouncer older than 1.21 in transaction mode (it loses prepared statements).
-DATABASE_PREPARED_STATEMENTS = _bool("DATABASE_PREPARED_STATEMENTS", default=True)
+# Django binds parameters client-side and never prepares; on, this lets the sender's per-message
+# statement (mailing.sending) be prepared once per connection instead of planned per message. Off by
+# default, as in Django: a PgBouncer in transaction mode older than 1.21 loses prepared statements.
+DATABASE_PREPARED_STATEMENTS = _bool("DATABASE_PREPARED_STATEMENTS", default=False)
 if DATABASE_PREPARED_STATEMENTS and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 5)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # `make run`'s worker sends on several threads: a transaction takes the write lock when it starts,
+    # so writers queue (up to the busy timeout) instead of failing with "database is locked".
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("transaction_mode", "IMMEDIATE")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Redis when REDIS_URL is set; otherwise a broker and cache that need no server.

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime
 import uuid
-from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -108,20 +107,13 @@ def _enrollments_stamp(
     sets: dict[str, Any],
     where: str,
     where_params: list,
-    completing: Collection[int] = (),
 ) -> list[Enrollment]:
     """One UPDATE of the enrollments of `at_by_id` that match `where`: `column` set to each one's own
-    time, and `sets` (and `completed_at`, at the same time, for those in `completing`). Returns the
-    rows it changed, as they are now, with `contact_email` and `account_id`.
+    time, and `sets`. Returns the rows it changed, as they are now, with `contact_email` and `account_id`.
     """
     ids = list(at_by_id)
     assignments = [f"{column} = CASE id {' '.join(['WHEN %s THEN %s'] * len(ids))} END"]
     params = [_db_param(value) for pk in ids for value in (pk, at_by_id[pk])]
-    if completing:
-        assignments.append(
-            f"completed_at = CASE id {' '.join(['WHEN %s THEN %s'] * len(completing))} ELSE completed_at END"
-        )
-        params += [_db_param(value) for pk in completing for value in (pk, at_by_id[pk])]
     assignments += [f"{name} = %s" for name in sets]
     params += [_db_param(value) for value in sets.values()]
     sql = (
@@ -148,7 +140,6 @@ def enrollments_transition(
     bounce_reason: str | None = None,
     smtp_credential_id: Any = None,
     step: int | None = None,
-    completing: Collection[int] = (),
 ) -> list[Enrollment]:
     """Move each enrollment of `at_by_id` to `to`, at its own time, where the state machine allows it.
 
@@ -156,13 +147,9 @@ def enrollments_transition(
     number. Returns the enrollments that moved (the others are already
     there, final or unsubscribed: nothing changed for them and no event was
     recorded). `smtp_credential_id` is recorded on `sent` and `bounced`.
-    `completing` (with `to=sent`): enrollments whose only step this was; they
-    are completed too (`enrollments_complete`), in the same statement.
     """
     if to not in ALLOWED_SOURCES:
         raise ValueError(f"Unknown target status {to!r}")
-    if completing and to != Status.SENT:
-        raise ValueError("Only a sent transition completes a sequence.")
     if not at_by_id:
         return []
     sets: dict[str, Any] = {"status": to, "updated_at": timezone.now()}
@@ -172,7 +159,6 @@ def enrollments_transition(
         # the credential that carried step 1, or the one whose message bounced (the bounce-rate guard counts it)
         sets["smtp_credential_id"] = smtp_credential_id
     sources = ALLOWED_SOURCES[to]
-    completing = [pk for pk in completing if pk in at_by_id]
     with transaction.atomic():
         moved = _enrollments_stamp(
             at_by_id=at_by_id,
@@ -180,11 +166,8 @@ def enrollments_transition(
             sets=sets,
             where=f"status IN ({', '.join(['%s'] * len(sources))}) AND unsubscribed_at IS NULL",
             where_params=list(sources),
-            completing=completing,
         )
-        changes = [(EVENT_FOR_STATUS[to], enrollment, step) for enrollment in moved]
-        changes += [(events.ENROLLMENT_COMPLETED, e, None) for e in moved if e.completed_at and e.pk in completing]
-        _record_events(changes)
+        _record_events([(EVENT_FOR_STATUS[to], enrollment, step) for enrollment in moved])
     return moved
 
 

@@ -33,10 +33,10 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from campaigns.models import Campaign, SmtpCredential
+from campaigns.models import Campaign
 
 from .models import ScheduledSend
-from .outcomes import sent_outcomes_apply
+from .outcomes import sent_outcomes_reap
 
 Status = ScheduledSend.Status
 
@@ -64,9 +64,7 @@ def sends_reap_expired_leases(*, now: datetime.datetime | None = None) -> tuple[
             last_error="The worker's lease expired while sending: outcome unknown.",
             updated_at=now,
         )
-    orphaned = ScheduledSend.objects.filter(outcome_pending=True, lease_until__lt=now).values("smtp_credential_id")
-    for credential in SmtpCredential.objects.filter(pk__in=orphaned).select_related("campaign__account"):
-        sent_outcomes_apply(credential=credential, lease_expired_before=now)
+    sent_outcomes_reap(now=now)
     return requeued, unknown
 
 

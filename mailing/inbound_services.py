@@ -36,6 +36,7 @@ from enrollments.services import enrollment_transition, enrollments_unsubscribe_
 from mailing import services as mailing_services
 from mailing.inbound_models import InboundMessage, ProviderEvent, TrackingEvent
 from mailing.models import ScheduledSend
+from mailing.outcomes import sent_outcomes_settle
 
 _PREFETCHERS = re.compile(
     r"^Mozilla/5\.0$|GoogleImageProxy|ggpht\.com|YahooMailProxy|Mimecast|Proofpoint|Barracuda|"
@@ -57,12 +58,20 @@ def is_prefetch(*, user_agent: str, sent_at: datetime.datetime | None, at: datet
 
 
 def _send_facts(send_id: uuid.UUID) -> tuple[int, datetime.datetime | None, int, str] | None:
-    """(enrollment id, sent_at, step position, enrollment status) of a send, in one query."""
-    return (
+    """(enrollment id, sent_at, step position, enrollment status) of a send, in one query.
+
+    A send whose consequences the worker has not applied yet gets them first
+    (`sent_outcomes_settle`): what comes back about a message finds its enrollment `sent`.
+    """
+    facts = (
         ScheduledSend.objects.filter(pk=send_id)
-        .values_list("enrollment_id", "sent_at", "step__position", "enrollment__status")
+        .values_list("enrollment_id", "sent_at", "step__position", "enrollment__status", "outcome_pending")
         .first()
     )
+    if facts is not None and facts[4]:
+        sent_outcomes_settle(enrollment_ids=[facts[0]])
+        return _send_facts(send_id)
+    return None if facts is None else facts[:4]
 
 
 def tracking_open_record(
@@ -140,6 +149,8 @@ def contact_unsubscribe_everywhere(
     """
     at = at or timezone.now()
     with transaction.atomic():
+        # A message that went out before the unsubscribe is recorded as sent first.
+        sent_outcomes_settle(enrollment_ids=Enrollment.objects.filter(contact=contact).values_list("id", flat=True))
         flipped = Contact.objects.filter(pk=contact.pk, subscribed=True).update(
             subscribed=False, unsubscribed_at=at, updated_at=timezone.now()
         )
@@ -221,6 +232,7 @@ def inbound_message_record(
                 )
         except IntegrityError:
             return None
+        sent_outcomes_settle(enrollment_ids=[enrollment_id])  # the message replied to is recorded as sent first
         moved = None
         if kind == InboundMessage.Kind.REPLY:
             moved = enrollment_transition(
@@ -283,6 +295,8 @@ def provider_event_apply(*, event_id: uuid.UUID) -> str:
         if event is None:
             return "already"
         send = _match_send(event)
+        if send is not None:
+            sent_outcomes_settle(enrollment_ids=[send.enrollment_id])  # recorded as sent before what followed
         outcome = "recorded"
         if send is None:
             outcome = "unmatched"

@@ -92,28 +92,38 @@ class Allowance:
     def _month_rows(self, month: datetime.date):
         return AccountMonth.objects.filter(account=self.account, month=month)
 
-    def take(self, *, day: datetime.date, first_message: bool, upcoming: int = 1) -> str | None:
+    def take(self, *, day: datetime.date, first_message: bool, firsts_left: int = 1, left: int = 1) -> str | None:
         """Use one message of `day` (and of its month). None when taken, else `DAILY_LIMIT` or `PLAN_LIMIT`.
 
         The credential's daily limit counts first messages (step 1) only, as the
         dispatcher plans them (the seed: "step 2/3 don't count against today");
-        the account's monthly plan limit counts every message. `upcoming`: how
-        many messages the chunk may still want, so a block never reserves more.
+        the account's monthly plan limit counts every message. `firsts_left` and
+        `left`: the first messages and the messages the chunk may still send,
+        this one included, so a block never holds what the chunk will not use.
         """
-        block = max(1, min(upcoming, RESERVATION_BLOCK))
         month = month_of(day)
         need_day = first_message and not self.days.get(day)
-        if need_day or not self.months.get(month):
+        need_month = not self.months.get(month)
+        if need_day or need_month:
+            day_got = month_got = 0
             with transaction.atomic():  # one commit for both counters
                 if need_day:
-                    self.days[day] = _reserve_up_to(
-                        self._day_rows(day), wanted=block, limit=self.credential.daily_limit
+                    day_got = _reserve_up_to(
+                        self._day_rows(day),
+                        wanted=max(1, min(firsts_left, RESERVATION_BLOCK)),
+                        limit=self.credential.daily_limit,
                     )
-                day_refused = need_day and not self.days[day]
-                if not day_refused and not self.months.get(month):
-                    self.months[month] = _reserve_up_to(
-                        self._month_rows(month), wanted=block, limit=self.account.monthly_limit
+                if need_month and (day_got or not need_day):
+                    month_got = _reserve_up_to(
+                        self._month_rows(month),
+                        wanted=max(1, min(left, RESERVATION_BLOCK)),
+                        limit=self.account.monthly_limit,
                     )
+            # Counted only once committed: a rollback must not leave reservations we would give back.
+            if need_day:
+                self.days[day] = day_got
+            if need_month:
+                self.months[month] = month_got
         if first_message and not self.days.get(day):
             return DAILY_LIMIT
         if not self.months.get(month):
@@ -161,7 +171,13 @@ def limits_release(*, credential_id: Any, account_id: Any, day: datetime.date, f
 
 
 def count_outcome(*, credential_id: Any, day: datetime.date, sent: int = 0, bounced: int = 0) -> None:
-    """Add messages the server took (`sent`) or refused with a 5xx (`bounced`) to the day's counters."""
+    """Add messages the server took (`sent`) or refused with a 5xx (`bounced`) to the day's counters.
+
+    The day's row is created when missing: a message reserved before midnight may be counted after it.
+    """
+    SmtpCredentialDay.objects.bulk_create(
+        [SmtpCredentialDay(smtp_credential_id=credential_id, day=day)], ignore_conflicts=True
+    )
     SmtpCredentialDay.objects.filter(smtp_credential_id=credential_id, day=day).update(
         sent=F("sent") + sent, bounced=F("bounced") + bounced
     )

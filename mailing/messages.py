@@ -25,6 +25,7 @@ from __future__ import annotations
 import html as html_lib
 import re
 from email import policy, quoprimime
+from email.header import Header
 from email.utils import format_datetime, formataddr
 from typing import Any
 
@@ -45,6 +46,7 @@ def message_id_new() -> str:
 # Folds and RFC 2047-encodes the headers that need it, with CRLF line ends.
 _FOLDING = policy.compat32.clone(linesep="\r\n", max_line_length=78)
 _LINE_BREAKS = re.compile(r"\r\n|\r|\n")
+CRLF = "\r\n"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -52,12 +54,17 @@ def _header(name: str, value: str) -> str:
     """One header field, CRLF-terminated. Control characters never reach the wire (no header injection).
 
     ASCII values stay on one line up to SMTP's 998 octets (a long List-Unsubscribe URL folded
-    after its colon reads back with a leading space); others are encoded and folded.
+    after its colon reads back with a leading space); others are folded, and encoded where they
+    are not ASCII or hold a word too long for any line.
     """
     value = _CONTROL.sub(" ", value)
     if value.isascii() and len(name) + len(value) <= 996:
         return f"{name}: {value}\r\n"
-    return _FOLDING.fold(name, value)
+    folded = _FOLDING.fold(name, value)
+    if max(map(len, folded.split("\r\n"))) > 998:  # a word too long to fold: encoded-words can be split
+        encoded = Header(value, "utf-8", header_name=name).encode(linesep=CRLF)
+        folded = f"{name}: {encoded}{CRLF}"
+    return folded
 
 
 def _quoted_printable(text: str) -> bytes:

@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import datetime
 import random
+import uuid
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +39,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from accounts.models import Account
 from campaigns.models import Campaign, SmtpCredential
 from enrollments.models import Enrollment
 from enrollments.services import enrollments_complete, enrollments_transition
@@ -116,65 +119,95 @@ def _shift_later_steps(row: ScheduledSend, delta: datetime.timedelta) -> None:
     ).update(send_at=F("send_at") + delta, updated_at=timezone.now())
 
 
-# Claims a credential's sent rows whose consequences are pending (the worker's own, or those of dead
-# workers whose lease ran out) and returns what applying them needs. A row is claimed once: a
-# concurrent claimer waits for the row lock, then finds `outcome_pending` false.
+# Claims sent rows whose consequences are pending and returns what applying them needs. A row is
+# claimed once: a concurrent claimer (the worker, the reaper, an inbound event) waits for the row
+# lock, then finds `outcome_pending` false.
 _CLAIM_SENT_SQL = """
 UPDATE mailing_scheduledsend SET outcome_pending = false, lease_until = NULL, updated_at = %(now)s
-WHERE outcome_pending AND status = 'sent' AND smtp_credential_id = %(credential)s AND {claimer}
-RETURNING enrollment_id, sent_at,
+WHERE outcome_pending AND status = 'sent' AND {claimed}
+RETURNING enrollment_id, sent_at, smtp_credential_id,
     (SELECT s.position FROM campaigns_sequencestep s WHERE s.id = mailing_scheduledsend.step_id),
-    (SELECT max(s.position) FROM campaigns_sequencestep s WHERE s.campaign_id = mailing_scheduledsend.campaign_id)
+    (SELECT max(s.position) FROM campaigns_sequencestep s WHERE s.campaign_id = mailing_scheduledsend.campaign_id),
+    (SELECT c.account_id FROM campaigns_campaign c WHERE c.id = mailing_scheduledsend.campaign_id)
 """
 
 
-def sent_outcomes_apply(
-    *, credential: SmtpCredential, worker: str | None = None, lease_expired_before: datetime.datetime | None = None
-) -> int:
-    """Apply the consequences of `credential`'s sent messages whose rows still have `outcome_pending`:
-    those claimed by `worker`, or (the lease reaper) those whose lease expired before `lease_expired_before`.
+def sent_outcomes_apply(*, credential: SmtpCredential, worker: str) -> int:
+    """Apply the consequences of the messages `worker` sent through `credential` (`_apply_sent`)."""
+    credential_id = ScheduledSend._meta.get_field("smtp_credential").get_db_prep_value(credential.pk, connection)
+    return _apply_sent(
+        "smtp_credential_id = %(credential)s AND claimed_by = %(worker)s",
+        {"credential": credential_id, "worker": worker},
+    )
 
-    One transaction whatever their number: the rows are claimed (each is
-    applied once), step-1 enrollments go `pending → sent` with the credential,
-    enrollments whose last step this was are completed, each with its events,
-    and each day's `sent` counter grows. Returns how many rows it applied.
+
+def sent_outcomes_reap(*, now: datetime.datetime) -> int:
+    """Apply the consequences that workers which died (their lease ran out before `now`) left pending."""
+    return _apply_sent("lease_until < %(before)s", {"before": connection.ops.adapt_datetimefield_value(now)})
+
+
+def sent_outcomes_settle(*, enrollment_ids: Collection[int]) -> int:
+    """Apply at once the pending consequences of these enrollments' sent messages.
+
+    For whatever comes back about a message (an open, a click, a reply, a
+    bounce, an unsubscribe): its enrollment must be `sent` before that is recorded.
     """
-    if (worker is None) == (lease_expired_before is None):
-        raise ValueError("Give exactly one of worker and lease_expired_before.")
-    claimer = "claimed_by = %(worker)s" if worker is not None else "lease_until < %(before)s"
-    params = {
-        "now": connection.ops.adapt_datetimefield_value(timezone.now()),
-        "credential": ScheduledSend._meta.get_field("smtp_credential").get_db_prep_value(credential.pk, connection),
-        "worker": worker,
-        "before": lease_expired_before and connection.ops.adapt_datetimefield_value(lease_expired_before),
-    }
-    zone = limits.account_zone(credential.campaign.account)
+    ids = [int(pk) for pk in enrollment_ids]
+    if not ids:
+        return 0
+    return _apply_sent(f"enrollment_id IN ({', '.join(['%s'] * len(ids))})", ids)
+
+
+def _apply_sent(claimed: str, params: dict[str, Any] | list[Any]) -> int:
+    """Claim the sent rows matching `claimed` whose consequences are pending, and apply them.
+
+    One transaction whatever their number: step-1 enrollments go
+    `pending → sent` with the credential, enrollments whose last step this
+    was are completed, each with its events, and each credential's `sent`
+    counter of the day (in the account's time zone) grows. Returns how many rows.
+    """
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    if isinstance(params, dict):
+        params = {**params, "now": now}
+        sql = _CLAIM_SENT_SQL.format(claimed=claimed)
+    else:  # positional: `now` comes first in the statement
+        params = [now, *params]
+        sql = _CLAIM_SENT_SQL.replace("%(now)s", "%s").format(claimed=claimed)
     with transaction.atomic():
         with connection.cursor() as cursor:
-            cursor.execute(_CLAIM_SENT_SQL.format(claimer=claimer), params)
+            cursor.execute(sql, params)
             rows = [
-                (enrollment_id, _aware(sent_at), position, last) for enrollment_id, sent_at, position, last in cursor
+                (enrollment, _aware(at), _uuid(credential), position, last, _uuid(account))
+                for enrollment, at, credential, position, last, account in cursor
             ]
         if not rows:
             return 0
-        moved = enrollments_transition(
-            to=Enrollment.Status.SENT,
-            at_by_id={enrollment: sent_at for enrollment, sent_at, position, _ in rows if position == 1},
-            smtp_credential_id=credential.pk,
-            step=1,
-            completing=[enrollment for enrollment, _, position, last in rows if position == 1 == last],
-        )
-        completed = {enrollment.pk for enrollment in moved if enrollment.completed_at}
+        by_credential: dict[Any, dict[int, datetime.datetime]] = {}
+        for enrollment, sent_at, credential, position, _, _ in rows:
+            if position == 1:
+                by_credential.setdefault(credential, {})[enrollment] = sent_at
+        for credential, at_by_id in by_credential.items():
+            enrollments_transition(to=Enrollment.Status.SENT, at_by_id=at_by_id, smtp_credential_id=credential, step=1)
         enrollments_complete(
-            at_by_id={
-                enrollment: sent_at
-                for enrollment, sent_at, position, last in rows
-                if position == last and enrollment not in completed
-            }
+            at_by_id={enrollment: sent_at for enrollment, sent_at, _, position, last, _ in rows if position == last}
         )
-        for day, count in Counter(limits.local_day(zone, row[1]) for row in rows).items():
-            limits.count_outcome(credential_id=credential.pk, day=day, sent=count)
+        zones = {
+            account.pk: limits.account_zone(account)
+            for account in Account.objects.filter(pk__in={row[5] for row in rows})
+        }
+        days = Counter(
+            (credential, limits.local_day(zones[account], sent_at))
+            for _, sent_at, credential, _, _, account in rows
+            if credential is not None  # a credential deleted since: nothing left to count on
+        )
+        for (credential, day), count in days.items():
+            limits.count_outcome(credential_id=credential, day=day, sent=count)
     return len(rows)
+
+
+def _uuid(value: Any) -> uuid.UUID | None:
+    """A UUID read by a raw query (SQLite answers 32 hex digits)."""
+    return None if value is None else value if isinstance(value, uuid.UUID) else uuid.UUID(value)
 
 
 def _aware(value: Any) -> datetime.datetime:

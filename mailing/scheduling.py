@@ -38,6 +38,8 @@ from .models import CampaignPause, ScheduledSend
 
 Status = ScheduledSend.Status
 LIVE = (Status.SCHEDULED, Status.QUEUED, Status.SENDING, Status.UNKNOWN)
+# Rows with something left to do: to send, or sent with consequences still to apply (`outcome_pending`).
+UNFINISHED = Q(status__in=LIVE) | Q(outcome_pending=True)
 
 
 def campaign_pause(*, campaign: Campaign) -> Campaign:
@@ -95,7 +97,7 @@ def campaigns_complete_finished(*, limit: int = 100) -> list[Any]:
     for its next batch to be dispatched never takes a place among the `limit`
     candidates (it would starve every other campaign of completion).
     """
-    live = ScheduledSend.objects.filter(campaign_id=OuterRef("pk"), status__in=LIVE)
+    live = ScheduledSend.objects.filter(UNFINISHED, campaign_id=OuterRef("pk"))
     undispatched = Enrollment.objects.filter(
         campaign_id=OuterRef("pk"), status=Enrollment.Status.PENDING, unsubscribed_at__isnull=True
     ).exclude(Exists(ScheduledSend.objects.filter(enrollment_id=OuterRef("pk"))))
@@ -115,7 +117,7 @@ def campaign_complete(*, campaign_id: Any) -> bool:
         status = Campaign.objects.select_for_update().filter(pk=campaign_id).values_list("status", flat=True).first()
         if status != Campaign.Status.ACTIVE:
             return False
-        if ScheduledSend.objects.filter(campaign_id=campaign_id, status__in=LIVE).exists():
+        if ScheduledSend.objects.filter(UNFINISHED, campaign_id=campaign_id).exists():
             return False
         if not campaign_status_change(campaign_id=campaign_id, to=Campaign.Status.COMPLETED):
             return False

@@ -35,6 +35,7 @@ import datetime
 import os
 import smtplib
 import socket
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -54,6 +55,9 @@ from .models import ScheduledSend
 from .smtp import ACCEPTED, PERMANENT, SmtpUnavailable, classify, close_quietly, open_connection, reply_text
 
 Status = ScheduledSend.Status
+# A sent message's consequences wait at most this long (or `MAILING_OUTCOME_BATCH` messages), so its
+# enrollment, stats and events follow it closely however slow the server is.
+OUTCOME_BATCH_MAX_SECONDS = 2.0
 
 
 def worker_identity() -> str:
@@ -167,13 +171,20 @@ class _Ledger:
         self.previous: tuple[Any, datetime.datetime] | None = None  # (row id, sent at), not marked yet
         self.marked: list[Any] = []
         self.enrollments: set[Any] = set()  # of both
+        self.since: float | None = None  # monotonic time of the oldest one
 
     def __len__(self) -> int:
         return len(self.marked) + (self.previous is not None)
 
+    def age(self) -> float:
+        """Seconds since the oldest message not applied yet went out (0 when there is none)."""
+        return 0.0 if self.since is None else time.monotonic() - self.since
+
     def sent(self, row: ScheduledSend, at: datetime.datetime) -> None:
         self.previous = (row.pk, at)
         self.enrollments.add(row.enrollment_id)
+        if self.since is None:
+            self.since = time.monotonic()
 
     def advance(self, row: ScheduledSend | None = None, message_id: str | None = None) -> bool:
         """Commit `row` as `sending` (when given and still eligible) and the previous message as `sent`.
@@ -210,7 +221,7 @@ class _Ledger:
             self.advance()
         if self.marked:
             outcomes.sent_outcomes_apply(credential=self.credential, worker=self.worker)
-        self.marked, self.enrollments = [], set()
+        self.marked, self.enrollments, self.since = [], set(), None
 
 
 def _execute_prepared(sql: str, params: dict[str, Any]) -> list[tuple]:
@@ -296,48 +307,65 @@ def send_chunk(
         ledger.apply()  # in order, and the bounce-rate guard counts every message sent before this one
         outcomes.record([outcome], credential=credential, worker=worker)
 
+    # What the chunk may still send, for sizing its reservations (rows the pre-check refused send nothing).
+    firsts_left = sum(1 for row in rows if row.step.position == 1 and row.pk in eligible)
+    left = firsts_left + sum(1 for row in rows if row.step.position > 1)
     try:
-        for index, row in enumerate(rows):
-            day = limits.local_day(zone, timezone.now())
-            if day not in ensured:
-                limits.limits_ensure_rows(credential=credential, account=account, day=day)
-                ensured.add(day)
-            if row.step.position > 1:
-                if row.enrollment_id in ledger.enrollments:
-                    ledger.apply()  # its earlier step went out in this chunk: make the enrollment current first
-                row.thread_message_id = row.thread_message_id or threads.get(row.enrollment_id)
-            if row.pk in eligible or row.enrollment_id in threads:
-                upcoming = len(rows) - index
-                outcome = _send_one(row, session, ledger, allowance, day=day, worker=worker, upcoming=upcoming)
-            else:  # no envelope for a row that cannot go out (its follow-up sent in this chunk excepted)
-                outcome = outcomes.refusal(row=row, refused="ineligible", day=day, worker=worker)
-            report.add(outcome.kind)
-            if outcome.kind == "sent":
-                ledger.sent(row, outcome.at)
-                if row.step.position == 1:
-                    threads[row.enrollment_id] = row.message_id
-                if len(ledger) >= settings.MAILING_OUTCOME_BATCH:
-                    ledger.apply()
-                continue
-            record(outcome)
-            if outcome.kind == "retried" and outcome.connection_failed:
-                # The server is unreachable: every remaining row retries later, untouched.
-                rest = [
-                    outcomes.Outcome(kind="retried", row=r, error=outcome.error, day=day) for r in rows[index + 1 :]
-                ]
-                outcomes.record(rest, credential=credential, worker=worker)
-                for _ in rest:
-                    report.add("retried")
-                break
+        try:
+            for index, row in enumerate(rows):
+                day = limits.local_day(zone, timezone.now())
+                if day not in ensured:
+                    limits.limits_ensure_rows(credential=credential, account=account, day=day)
+                    ensured.add(day)
+                if row.step.position > 1:
+                    if row.enrollment_id in ledger.enrollments:
+                        ledger.apply()  # its earlier step went out in this chunk: make the enrollment current first
+                    row.thread_message_id = row.thread_message_id or threads.get(row.enrollment_id)
+                if row.pk in eligible or row.enrollment_id in threads:
+                    outcome = _send_one(
+                        row, session, ledger, allowance, day=day, worker=worker, firsts_left=firsts_left, left=left
+                    )
+                else:  # no envelope for a row that cannot go out (its follow-up sent in this chunk excepted)
+                    outcome = outcomes.refusal(row=row, refused="ineligible", day=day, worker=worker)
+                if row.step.position > 1 or row.pk in eligible:
+                    left -= 1
+                    firsts_left -= row.step.position == 1
+                report.add(outcome.kind)
+                if outcome.kind == "sent":
+                    ledger.sent(row, outcome.at)
+                    if row.step.position == 1:
+                        threads[row.enrollment_id] = row.message_id
+                    if len(ledger) >= settings.MAILING_OUTCOME_BATCH or ledger.age() >= OUTCOME_BATCH_MAX_SECONDS:
+                        ledger.apply()
+                    continue
+                record(outcome)
+                if outcome.kind == "retried" and outcome.connection_failed:
+                    # The server is unreachable: every remaining row retries later, untouched.
+                    rest = [
+                        outcomes.Outcome(kind="retried", row=r, error=outcome.error, day=day) for r in rows[index + 1 :]
+                    ]
+                    outcomes.record(rest, credential=credential, worker=worker)
+                    for _ in rest:
+                        report.add("retried")
+                    break
+        finally:
+            session.close()
+            ledger.apply()
     finally:
-        session.close()
-        ledger.apply()
-        allowance.close()
+        allowance.close()  # even when the ledger could not be applied (the reaper will)
     return report
 
 
 def _send_one(
-    row, session: _Session, ledger: _Ledger, allowance: limits.Allowance, *, day, worker: str, upcoming: int
+    row,
+    session: _Session,
+    ledger: _Ledger,
+    allowance: limits.Allowance,
+    *,
+    day,
+    worker: str,
+    firsts_left: int,
+    left: int,
 ) -> outcomes.Outcome:
     credential = session.credential
     contact = row.enrollment.contact
@@ -359,7 +387,7 @@ def _send_one(
         # Refused before any message was handed over: no sending commit, nothing reserved.
         return _refused(session, row, code, message, day, stage="RCPT TO", reserved=False)
 
-    refused = allowance.take(day=day, first_message=first_message, upcoming=upcoming)
+    refused = allowance.take(day=day, first_message=first_message, firsts_left=firsts_left, left=left)
     if refused:
         session.rset()
         return outcomes.refusal(row=row, refused=refused, day=day, worker=worker)

@@ -56,12 +56,14 @@ def smtp_credential_messages_and_bounces(*, smtp_credential_id: Any) -> tuple[in
 
     Messages: every message handed to the server through the credential, all
     steps (the per-day `sent` + `bounced` counters, kept by the sender in the
-    outcome's transaction). Bounces: the enrollments recorded against the
+    outcome's transaction, and the sent messages whose counting is still
+    pending in a worker's batch). Bounces: the enrollments recorded against the
     credential that bounced, synchronously (5xx) or later (DSN, provider
     webhook); an enrollment bounced at dispatch for having no MX never went
     through a credential and is not counted.
     """
     messages = sum(smtp_credentials_messages_sent(credential_ids=[smtp_credential_id]).values())
+    messages += ScheduledSend.objects.filter(smtp_credential_id=smtp_credential_id, outcome_pending=True).count()
     bounces = Enrollment.objects.filter(smtp_credential_id=smtp_credential_id, status=Enrollment.Status.BOUNCED).count()
     return messages, bounces
 

@@ -72,12 +72,19 @@ def webhook_events_record(*, account_id: Any, events: list[tuple[str, dict[str, 
     with transaction.atomic():
         endpoints = list(WebhookEndpoint.objects.filter(account_id=account_id, enabled=True).only("id", "events"))
         now = timezone.now()
+        # A microsecond apart: the order given is the order events are stored and delivered in
+        # (deliveries are claimed by `next_attempt_at`).
         recorded = [
-            WebhookEvent(account_id=account_id, type=type, data=jsonable(data), created_at=now) for type, data in events
+            WebhookEvent(
+                account_id=account_id, type=type, data=jsonable(data), created_at=now + timedelta(microseconds=n)
+            )
+            for n, (type, data) in enumerate(events)
         ]
         _insert_rows(WebhookEvent, ["id", "account_id", "type", "data", "created_at"], recorded)
         deliveries = [
-            WebhookDelivery(event=event, endpoint=endpoint, next_attempt_at=now, created_at=now, updated_at=now)
+            WebhookDelivery(
+                event=event, endpoint=endpoint, next_attempt_at=event.created_at, created_at=now, updated_at=now
+            )
             for event in recorded
             for endpoint in endpoints
             if endpoint.subscribes_to(event.type)

@@ -79,3 +79,13 @@ def test_a_merge_field_cannot_inject_a_header(api, owner, smtp_server, later):
     assert message["Bcc"] is None and b"\r\nBcc:" not in raw
     assert message["Subject"].startswith("Hi Ann") and "Bcc: victim@example.org" in message["Subject"]
     assert message.get_content_type() == "multipart/alternative"
+
+
+def test_a_word_too_long_for_any_line_is_encoded_across_lines(api, owner, smtp_server, later):
+    token = "x" * 980  # with the merge value, one word of 1,010 characters
+    message, raw = _send_one(
+        api, owner, smtp_server, later, subject=token + "{{first_name}}", body_html="<p>Hi</p>", first_name="y" * 30
+    )
+    headers, _, _ = raw.partition(b"\r\n\r\n")
+    assert max(len(line) for line in headers.split(b"\r\n")) <= 998
+    assert message["Subject"] == token + "y" * 30

@@ -3,22 +3,27 @@ enrollment moved once, its events once, its counters once; reservations given ba
 
 import datetime
 from collections import Counter
+from urllib.parse import urlsplit
 
 import pytest
 from django.db import connection
-from django.test import override_settings
+from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.timezones import account_zone, local_day
 from enrollments.models import Enrollment
+from mailing import limits, tracking
 from mailing.claiming import sends_reap_expired_leases
+from mailing.inbound_tasks import apply_open_hits_task
 from mailing.models import AccountMonth, ScheduledSend, SmtpCredentialDay
+from mailing.scheduling import campaigns_complete_finished
 from webhooks.models import WebhookEvent
 
 from .conftest import dispatch, enroll_contacts, make_campaign, run_until_idle
 
 pytestmark = pytest.mark.django_db
+BROWSER = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0) AppleWebKit/605.1.15 Version/17.0 Safari/605.1.15"
 
 
 def _events(campaign) -> Counter:
@@ -164,3 +169,103 @@ def test_each_message_costs_one_statement_whatever_the_chunk(api, owner, smtp_se
     many = _queries_to_send(api, owner, smtp_server, 45)
     # 40 more messages: 40 statements, and one more block of reservations (a few statements).
     assert many - few <= 40 + 8, (few, many)
+
+
+def _sent_but_not_applied(campaign, *, lease_minutes: int = 5) -> ScheduledSend:
+    """A step-1 row as a live worker leaves it between its `sent` mark and its next batch."""
+    row = ScheduledSend.objects.get(campaign=campaign, step__position=1)
+    ScheduledSend.objects.filter(pk=row.pk).update(
+        status="sent",
+        outcome_pending=True,
+        claimed_by="busy-worker",
+        message_id=f"<{row.pk.hex}@example.com>",
+        sent_at=timezone.now() - datetime.timedelta(seconds=3),
+        lease_until=timezone.now() + datetime.timedelta(minutes=lease_minutes),
+    )
+    row.refresh_from_db()
+    return row
+
+
+def test_a_campaign_does_not_complete_while_what_it_sent_is_still_being_applied(api, owner, smtp_server):
+    campaign = make_campaign(owner, smtp_server)
+    enroll_contacts(campaign, 1)
+    dispatch(api, campaign)
+    _sent_but_not_applied(campaign)
+
+    assert campaigns_complete_finished() == []
+    sends_reap_expired_leases(now=timezone.now() + datetime.timedelta(minutes=10))  # the worker died after all
+    assert campaigns_complete_finished() == [campaign.pk]
+    completed = WebhookEvent.objects.get(type="campaign.completed").data
+    assert completed["stats"]["sent"] == 1
+
+
+def test_an_open_of_a_message_not_applied_yet_moves_its_enrollment_through_sent(api, owner, smtp_server):
+    campaign = make_campaign(owner, smtp_server)
+    (enrollment,) = enroll_contacts(campaign, 1)
+    dispatch(api, campaign)
+    row = _sent_but_not_applied(campaign)
+
+    response = Client(HTTP_USER_AGENT=BROWSER).get(urlsplit(tracking.open_pixel_url(row)).path)
+    apply_open_hits_task()
+
+    assert response.status_code == 200
+    enrollment.refresh_from_db()
+    assert enrollment.status == "opened" and enrollment.sent_at == row.sent_at
+    kinds = list(
+        WebhookEvent.objects.filter(type__startswith="enrollment.")
+        .order_by("created_at")
+        .values_list("type", flat=True)
+    )
+    assert kinds == ["enrollment.sent", "enrollment.completed", "enrollment.opened"]
+    assert ScheduledSend.objects.get(pk=row.pk).outcome_pending is False
+
+
+def test_an_unsubscribe_from_a_message_not_applied_yet_records_it_sent_first(api, owner, smtp_server):
+    campaign = make_campaign(owner, smtp_server, steps=((0,), (60,)))
+    (enrollment,) = enroll_contacts(campaign, 1)
+    dispatch(api, campaign)
+    row = _sent_but_not_applied(campaign)
+
+    response = Client().post(urlsplit(tracking.unsubscribe_url(row)).path)
+
+    assert response.status_code == 200
+    enrollment.refresh_from_db()
+    assert enrollment.status == "sent" and enrollment.unsubscribed_at is not None
+    kinds = list(
+        WebhookEvent.objects.filter(type__startswith="enrollment.")
+        .order_by("created_at")
+        .values_list("type", flat=True)
+    )
+    assert kinds == ["enrollment.sent", "enrollment.unsubscribed"]
+
+
+def test_a_single_step_enrollment_is_sent_then_completed_in_that_order(api, owner, smtp_server, later):
+    campaign = make_campaign(owner, smtp_server)
+    enroll_contacts(campaign, 3)
+    dispatch(api, campaign)
+    run_until_idle(now=later)
+
+    for enrollment in Enrollment.objects.filter(campaign=campaign):
+        sent, completed = WebhookEvent.objects.filter(data__id=str(enrollment.uuid)).order_by("created_at")
+        assert (sent.type, completed.type) == ("enrollment.sent", "enrollment.completed")
+        assert sent.data["completed_at"] is None and completed.data["completed_at"] is not None
+        deliveries_due = [event.created_at for event in (sent, completed)]
+        assert deliveries_due[0] < deliveries_due[1]
+
+
+def test_a_chunk_holds_day_reservations_for_its_first_messages_only(owner, smtp_server):
+    """A block sized by what the chunk will send: follow-ups never hold the day's first-message slots."""
+    campaign = make_campaign(owner, smtp_server, daily_limit=10)
+    credential = campaign.smtp_credentials.get()
+    day = timezone.localdate()
+    limits.limits_ensure_rows(credential=credential, account=owner, day=day)
+    allowance = limits.Allowance(credential=credential, account=owner)
+
+    assert allowance.take(day=day, first_message=True, firsts_left=1, left=10) is None
+    assert SmtpCredentialDay.objects.get(smtp_credential=credential, day=day).reserved == 1
+    assert AccountMonth.objects.get(account=owner).reserved == 10
+    for _ in range(9):
+        assert allowance.take(day=day, first_message=False, firsts_left=0, left=9) is None
+    allowance.close()
+    assert SmtpCredentialDay.objects.get(smtp_credential=credential, day=day).reserved == 1
+    assert AccountMonth.objects.get(account=owner).reserved == 10

@@ -6,7 +6,9 @@ commits the next row's `sending`, and `sent_outcomes_apply` applies their
 consequences a batch at a time, set-based, in one transaction: the
 enrollments' `pending → sent` transitions and `enrollment.completed` after
 the last step, with their webhook events, and the day's `sent` counters.
-A batch left by a dead worker is applied by the lease reaper.
+A batch left by a dead worker is applied by the lease reaper
+(`sent_outcomes_reap`); whatever comes back about a message applies its
+pending consequences first (`sent_outcomes_settle`).
 
 Every other outcome is written by `record`, in one transaction: the row's new
 status (guarded by its current status and this worker's claim, so a reaper

@@ -23,9 +23,10 @@ So one row at most is ever in doubt: a crash leaves the message in flight
 `sending` (the lease reaper makes it `unknown`), and every message before it
 `sent`. The consequences of `sent` (the enrollment's transition and events,
 completion, counters) are applied set-based every `MAILING_OUTCOME_BATCH`
-sent messages, before a follow-up of one of them, before any other outcome is
-recorded, and at the end of the chunk (`mailing.outcomes.sent_outcomes_apply`);
-other outcomes are recorded at once (`mailing.outcomes.record`).
+sent messages or `OUTCOME_BATCH_MAX_SECONDS`, before a follow-up of one of
+them, before any other outcome is recorded, and at the end of the chunk
+(`mailing.outcomes.sent_outcomes_apply`); other outcomes are recorded at once
+(`mailing.outcomes.record`).
 """
 
 from __future__ import annotations

@@ -38,8 +38,18 @@ from .models import CampaignPause, ScheduledSend
 
 Status = ScheduledSend.Status
 LIVE = (Status.SCHEDULED, Status.QUEUED, Status.SENDING, Status.UNKNOWN)
-# Rows with something left to do: to send, or sent with consequences still to apply (`outcome_pending`).
-UNFINISHED = Q(status__in=LIVE) | Q(outcome_pending=True)
+
+
+def _unfinished(campaign_id) -> tuple[Any, Any]:
+    """A campaign's rows with something left to do: to send, or sent with consequences to apply.
+
+    Two lookups rather than one OR: each keeps its index (campaign and status; the small partial
+    index of `outcome_pending` rows), where an OR would read every row of a large campaign.
+    """
+    return (
+        ScheduledSend.objects.filter(campaign_id=campaign_id, status__in=LIVE),
+        ScheduledSend.objects.filter(campaign_id=campaign_id, outcome_pending=True),
+    )
 
 
 def campaign_pause(*, campaign: Campaign) -> Campaign:
@@ -97,13 +107,13 @@ def campaigns_complete_finished(*, limit: int = 100) -> list[Any]:
     for its next batch to be dispatched never takes a place among the `limit`
     candidates (it would starve every other campaign of completion).
     """
-    live = ScheduledSend.objects.filter(UNFINISHED, campaign_id=OuterRef("pk"))
+    live, applying = _unfinished(OuterRef("pk"))
     undispatched = Enrollment.objects.filter(
         campaign_id=OuterRef("pk"), status=Enrollment.Status.PENDING, unsubscribed_at__isnull=True
     ).exclude(Exists(ScheduledSend.objects.filter(enrollment_id=OuterRef("pk"))))
     candidates = list(
         Campaign.objects.filter(status=Campaign.Status.ACTIVE)
-        .filter(~Exists(live), ~Exists(undispatched))
+        .filter(~Exists(live), ~Exists(applying), ~Exists(undispatched))
         .values_list("pk", flat=True)[:limit]
     )
     return [campaign_id for campaign_id in candidates if campaign_complete(campaign_id=campaign_id)]
@@ -117,7 +127,7 @@ def campaign_complete(*, campaign_id: Any) -> bool:
         status = Campaign.objects.select_for_update().filter(pk=campaign_id).values_list("status", flat=True).first()
         if status != Campaign.Status.ACTIVE:
             return False
-        if ScheduledSend.objects.filter(UNFINISHED, campaign_id=campaign_id).exists():
+        if any(rows.exists() for rows in _unfinished(campaign_id)):
             return False
         if not campaign_status_change(campaign_id=campaign_id, to=Campaign.Status.COMPLETED):
             return False

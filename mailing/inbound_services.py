@@ -57,35 +57,39 @@ def is_prefetch(*, user_agent: str, sent_at: datetime.datetime | None, at: datet
     return not agent or bool(_PREFETCHERS.search(agent))
 
 
-def _send_facts(send_id: uuid.UUID) -> tuple[int, datetime.datetime | None, int, str] | None:
-    """(enrollment id, sent_at, step position, enrollment status) of a send, in one query.
+def _send_facts(send_id: uuid.UUID) -> tuple[int, datetime.datetime | None, int, str, str] | None:
+    """(enrollment id, sent_at, step position, enrollment status, send status) of a send, in one query.
 
     A send whose consequences the worker has not applied yet gets them first
     (`sent_outcomes_settle`): what comes back about a message finds its enrollment `sent`.
     """
     facts = (
         ScheduledSend.objects.filter(pk=send_id)
-        .values_list("enrollment_id", "sent_at", "step__position", "enrollment__status", "outcome_pending")
+        .values_list("enrollment_id", "sent_at", "step__position", "enrollment__status", "status", "outcome_pending")
         .first()
     )
-    if facts is not None and facts[4]:
+    if facts is not None and facts[5]:
         sent_outcomes_settle(enrollment_ids=[facts[0]])
         return _send_facts(send_id)
-    return None if facts is None else facts[:4]
+    return None if facts is None else facts[:5]
 
 
 def tracking_open_record(
     *, send_id: uuid.UUID, user_agent: str = "", ip: str | None = None, at: datetime.datetime | None = None
-) -> bool:
+) -> bool | None:
     """Record a pixel load; True when it was the enrollment's first open (sent → opened).
 
-    Loads after the first open, or for an unknown send, write nothing.
+    Loads after the first open, or for an unknown send, write nothing. None: the
+    send is still `sending` (the server took it, the worker has not written so
+    yet): the caller tries again later.
     """
     at = at or timezone.now()
     facts = _send_facts(send_id)
     if facts is None:
         return False
-    enrollment_id, sent_at, position, status = facts
+    enrollment_id, sent_at, position, status, send_status = facts
+    if send_status == ScheduledSend.Status.SENDING:
+        return None
     if status != Enrollment.Status.SENT:
         return False
     event = TrackingEvent(
@@ -118,7 +122,7 @@ def tracking_click_record(
     facts = _send_facts(send_id)
     if facts is None:
         return False
-    enrollment_id, sent_at, position, status = facts
+    enrollment_id, sent_at, position, status, _ = facts
     counted = not is_prefetch(user_agent=user_agent, sent_at=sent_at, at=at)
     with transaction.atomic():
         TrackingEvent.objects.create(
@@ -137,7 +141,12 @@ def tracking_click_record(
 
 
 def contact_unsubscribe_everywhere(
-    *, contact: Contact, at: datetime.datetime | None = None, send_id: uuid.UUID | None = None, source: str = ""
+    *,
+    contact: Contact,
+    at: datetime.datetime | None = None,
+    send_id: uuid.UUID | None = None,
+    source: str = "",
+    settled: bool = False,
 ) -> bool:
     """Unsubscribe the contact account-wide and stop every enrollment of it; True when anything changed.
 
@@ -145,12 +154,13 @@ def contact_unsubscribe_everywhere(
     email, so this covers every campaign of the account), each active
     enrollment is stopped through the state machine (one
     `enrollment.unsubscribed` event each) and its remaining sends are
-    canceled. Repeating it changes nothing.
+    canceled. Repeating it changes nothing. `settled`: the caller already applied
+    the contact's pending sends, before locking any enrollment.
     """
     at = at or timezone.now()
     with transaction.atomic():
-        # A message that went out before the unsubscribe is recorded as sent first.
-        sent_outcomes_settle(enrollment_ids=Enrollment.objects.filter(contact=contact).values_list("id", flat=True))
+        if not settled:  # a message that went out before the unsubscribe is recorded as sent first
+            sent_outcomes_settle(enrollment_ids=Enrollment.objects.filter(contact=contact).values_list("id", flat=True))
         flipped = Contact.objects.filter(pk=contact.pk, subscribed=True).update(
             subscribed=False, unsubscribed_at=at, updated_at=timezone.now()
         )
@@ -295,8 +305,13 @@ def provider_event_apply(*, event_id: uuid.UUID) -> str:
         if event is None:
             return "already"
         send = _match_send(event)
+        if send is not None and send.status == ScheduledSend.Status.SENDING:
+            return "in_flight"  # the worker has not recorded the send yet: the sweeper applies it later
         if send is not None:
-            sent_outcomes_settle(enrollment_ids=[send.enrollment_id])  # recorded as sent before what followed
+            # Recorded as sent before what followed, for every enrollment this may stop, and before
+            # any enrollment is locked (the worker locks sends, then enrollments).
+            contact_enrollments = Enrollment.objects.filter(contact__enrollments=send.enrollment_id)
+            sent_outcomes_settle(enrollment_ids=contact_enrollments.values_list("id", flat=True))
         outcome = "recorded"
         if send is None:
             outcome = "unmatched"
@@ -311,12 +326,14 @@ def provider_event_apply(*, event_id: uuid.UUID) -> str:
             outcome = "bounced" if bounced else "no_change"
             if event.event_type == Type.COMPLAINED:
                 contact = Contact.objects.get(enrollments__pk=send.enrollment_id)
-                contact_unsubscribe_everywhere(contact=contact, at=at, send_id=send.pk, source="smtp2go:spam")
+                contact_unsubscribe_everywhere(
+                    contact=contact, at=at, send_id=send.pk, source="smtp2go:spam", settled=True
+                )
                 outcome = f"{outcome}+unsubscribed"
         elif event.event_type == Type.UNSUBSCRIBED:
             contact = Contact.objects.get(enrollments__pk=send.enrollment_id)
             changed = contact_unsubscribe_everywhere(
-                contact=contact, at=event.occurred_at, send_id=send.pk, source="smtp2go:unsubscribe"
+                contact=contact, at=event.occurred_at, send_id=send.pk, source="smtp2go:unsubscribe", settled=True
             )
             outcome = "unsubscribed" if changed else "no_change"
         event.scheduled_send = send

@@ -175,9 +175,9 @@ def count_outcome(*, credential_id: Any, day: datetime.date, sent: int = 0, boun
 
     The day's row is created when missing: a message reserved before midnight may be counted after it.
     """
-    SmtpCredentialDay.objects.bulk_create(
-        [SmtpCredentialDay(smtp_credential_id=credential_id, day=day)], ignore_conflicts=True
-    )
-    SmtpCredentialDay.objects.filter(smtp_credential_id=credential_id, day=day).update(
-        sent=F("sent") + sent, bounced=F("bounced") + bounced
-    )
+    rows = SmtpCredentialDay.objects.filter(smtp_credential_id=credential_id, day=day)
+    if not rows.update(sent=F("sent") + sent, bounced=F("bounced") + bounced):
+        SmtpCredentialDay.objects.bulk_create(
+            [SmtpCredentialDay(smtp_credential_id=credential_id, day=day)], ignore_conflicts=True
+        )
+        rows.update(sent=F("sent") + sent, bounced=F("bounced") + bounced)

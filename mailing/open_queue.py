@@ -12,7 +12,9 @@ The key names the database, so several databases sharing one Redis (tests
 in parallel, staging) never apply each other's hits. Without REDIS_URL
 (`make run`), or when Redis refuses the push, the view applies the hit
 inline instead. A Redis wipe loses the hits not yet applied (at most a few
-seconds of opens); nothing else depends on them.
+seconds of opens); nothing else depends on them. A load of a message still
+`sending` (the server took it a moment ago; the worker writes `sent` with its
+next message) is pushed back for a later round.
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ def open_hits_apply(*, limit: int = 20_000) -> int:
     if client is None:
         return 0
     done = 0
+    in_flight: list[str] = []  # loads of messages the worker has not recorded as sent yet: next time
     while done < limit:
         items = client.lpop(_key(), BATCH) or []
         for index, raw in enumerate(items):
@@ -75,7 +78,8 @@ def open_hits_apply(*, limit: int = 20_000) -> int:
                 logger.warning("open_queue: dropping an unreadable hit %r", raw[:200])
                 continue
             try:
-                tracking_open_record(**hit)
+                if tracking_open_record(**hit) is None:
+                    in_flight.append(raw)
             except DatabaseError:
                 # The database is away: give this hit and the rest of the batch back, oldest first.
                 client.lpush(_key(), *reversed(items[index:]))
@@ -83,4 +87,6 @@ def open_hits_apply(*, limit: int = 20_000) -> int:
         done += len(items)
         if len(items) < BATCH:
             break
+    if in_flight:
+        client.rpush(_key(), *in_flight)
     return done

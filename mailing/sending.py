@@ -56,8 +56,8 @@ from .models import ScheduledSend
 from .smtp import ACCEPTED, PERMANENT, SmtpUnavailable, classify, close_quietly, open_connection, reply_text
 
 Status = ScheduledSend.Status
-# A sent message's consequences wait at most this long (or `MAILING_OUTCOME_BATCH` messages), so its
-# enrollment, stats and events follow it closely however slow the server is.
+# A sent message's consequences wait about this long at most (checked after each message; also at most
+# `MAILING_OUTCOME_BATCH` messages), so its enrollment, stats and events follow it closely.
 OUTCOME_BATCH_MAX_SECONDS = 2.0
 
 
@@ -308,9 +308,15 @@ def send_chunk(
         ledger.apply()  # in order, and the bounce-rate guard counts every message sent before this one
         outcomes.record([outcome], credential=credential, worker=worker)
 
-    # What the chunk may still send, for sizing its reservations (rows the pre-check refused send nothing).
-    firsts_left = sum(1 for row in rows if row.step.position == 1 and row.pk in eligible)
-    left = firsts_left + sum(1 for row in rows if row.step.position > 1)
+    # What the chunk may still send, for sizing its reservations: the rows the pre-check let through,
+    # and the follow-ups whose first message is one of them.
+    first_enrollments = {row.enrollment_id for row in rows if row.step.position == 1 and row.pk in eligible}
+
+    def may_send(row: ScheduledSend) -> bool:
+        return row.pk in eligible or (row.step.position > 1 and row.enrollment_id in first_enrollments)
+
+    firsts_left = len(first_enrollments)
+    left = sum(1 for row in rows if may_send(row))
     try:
         try:
             for index, row in enumerate(rows):
@@ -328,7 +334,7 @@ def send_chunk(
                     )
                 else:  # no envelope for a row that cannot go out (its follow-up sent in this chunk excepted)
                     outcome = outcomes.refusal(row=row, refused="ineligible", day=day, worker=worker)
-                if row.step.position > 1 or row.pk in eligible:
+                if may_send(row):
                     left -= 1
                     firsts_left -= row.step.position == 1
                 report.add(outcome.kind)

@@ -15,7 +15,7 @@ from accounts.timezones import account_zone, local_day
 from enrollments.models import Enrollment
 from mailing import limits, tracking
 from mailing.claiming import sends_reap_expired_leases
-from mailing.inbound_tasks import apply_open_hits_task
+from mailing.inbound_tasks import apply_open_hits_task, apply_pending_provider_events_task
 from mailing.models import AccountMonth, ScheduledSend, SmtpCredentialDay
 from mailing.scheduling import campaigns_complete_finished
 from webhooks.models import WebhookEvent
@@ -269,3 +269,76 @@ def test_a_chunk_holds_day_reservations_for_its_first_messages_only(owner, smtp_
     allowance.close()
     assert SmtpCredentialDay.objects.get(smtp_credential=credential, day=day).reserved == 1
     assert AccountMonth.objects.get(account=owner).reserved == 10
+
+
+def _handed_over_not_written(campaign) -> ScheduledSend:
+    """A step-1 row the server has just taken: still `sending` until the worker's next statement."""
+    row = ScheduledSend.objects.get(campaign=campaign, step__position=1)
+    ScheduledSend.objects.filter(pk=row.pk).update(
+        status="sending",
+        claimed_by="busy-worker",
+        message_id=f"<{row.pk.hex}@example.com>",
+        lease_until=timezone.now() + datetime.timedelta(minutes=5),
+    )
+    row.refresh_from_db()
+    return row
+
+
+def _worker_writes_sent(row) -> None:
+    ScheduledSend.objects.filter(pk=row.pk).update(status="sent", outcome_pending=True, sent_at=timezone.now())
+
+
+def test_an_open_arriving_while_its_message_is_still_sending_waits_for_the_worker(api, owner, smtp_server):
+    campaign = make_campaign(owner, smtp_server)
+    (enrollment,) = enroll_contacts(campaign, 1)
+    dispatch(api, campaign)
+    row = _handed_over_not_written(campaign)
+
+    Client(HTTP_USER_AGENT=BROWSER).get(urlsplit(tracking.open_pixel_url(row)).path)
+    apply_open_hits_task()
+    enrollment.refresh_from_db()
+    assert enrollment.status == "pending"  # not dropped: kept for a later round
+
+    _worker_writes_sent(row)
+    apply_open_hits_task()
+    enrollment.refresh_from_db()
+    assert enrollment.status == "opened"
+
+
+def test_a_provider_bounce_arriving_while_its_message_is_still_sending_is_applied_later(
+    anon_api, owner, smtp_server, api, settings
+):
+    campaign = make_campaign(owner, smtp_server)
+    (enrollment,) = enroll_contacts(campaign, 1)
+    dispatch(api, campaign)
+    row = _handed_over_not_written(campaign)
+    settings.PROVIDER_EVENT_GRACE_SECONDS = 0
+    payload = {
+        "event": "bounce",
+        "bounce": "hard",
+        "rcpt": enrollment.contact.email,
+        "email_id": "1rUxUc-early",
+        "time": "2026-11-20T10:15:02Z",
+        "message": "550 5.1.1 User unknown",
+        "Message-Id": row.message_id,
+    }
+    response = anon_api.post(
+        f"/api/inbound/smtp2go/{owner.inbound_webhook_token}", data=payload, format="json"
+    )  # its task is not run here; the sweeper applies it
+    assert response.status_code == 200
+
+    apply_pending_provider_events_task()
+    enrollment.refresh_from_db()
+    assert enrollment.status == "pending"  # the send is in flight: the event waits
+
+    _worker_writes_sent(row)
+    apply_pending_provider_events_task()
+    enrollment.refresh_from_db()
+    assert enrollment.status == "bounced" and enrollment.sent_at is not None
+    assert enrollment.smtp_credential_id == row.smtp_credential_id  # counted against its credential
+    kinds = list(
+        WebhookEvent.objects.filter(type__startswith="enrollment.")
+        .order_by("created_at")
+        .values_list("type", flat=True)
+    )
+    assert kinds == ["enrollment.sent", "enrollment.completed", "enrollment.bounced"]

@@ -43,17 +43,26 @@ from typing import Any
 
 import psycopg
 from django.conf import settings
-from django.db import connection, models
+from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
-from campaigns.models import Campaign, SmtpCredential
+from campaigns.models import Campaign, SequenceStep, SmtpCredential
 from enrollments.models import Enrollment
 
 from . import limits, outcomes
 from .messages import build_message, message_id_new
 from .models import ScheduledSend
-from .smtp import ACCEPTED, PERMANENT, SmtpUnavailable, classify, close_quietly, open_connection, reply_text
+from .smtp import (
+    ACCEPTED,
+    PERMANENT,
+    SmtpUnavailable,
+    classify,
+    close_quietly,
+    envelope,
+    open_connection,
+    reply_text,
+)
 
 Status = ScheduledSend.Status
 # A sent message's consequences wait about this long at most (checked after each message; also at most
@@ -91,25 +100,30 @@ def _take_over(send_ids: list[Any], claim_token: str, worker: str) -> int:
 
 
 def _load(send_ids: list[Any], worker: str) -> list[ScheduledSend]:
+    """The chunk's rows still claimed by `worker`, in send order, with what sending them reads.
+
+    A chunk's rows share a few steps and campaigns: those are loaded once each,
+    not once per row, and the thread a follow-up answers (step 1's Message-ID)
+    is looked up for all rows in one query.
+    """
     rows = list(
         ScheduledSend.objects.filter(pk__in=send_ids, status=Status.QUEUED, claimed_by=worker)
-        .select_related("step", "enrollment__contact", "campaign")
+        .select_related("enrollment__contact")
         .order_by("send_at", "id")
     )
-    followups = {row.enrollment_id for row in rows if row.step.position > 1}
+    steps = {step.pk: step for step in SequenceStep.objects.filter(pk__in={row.step_id for row in rows})}
+    campaigns = {
+        campaign.pk: campaign for campaign in Campaign.objects.filter(pk__in={row.campaign_id for row in rows})
+    }
+    followups = {row.enrollment_id for row in rows if steps[row.step_id].position > 1}
     threads = dict(
         ScheduledSend.objects.filter(enrollment_id__in=followups, step__position=1, message_id__isnull=False)
         .values_list("enrollment_id", "message_id")
         .order_by()
     )
-    last_positions: dict[Any, int] = {}
     for row in rows:
-        if row.campaign_id not in last_positions:
-            last_positions[row.campaign_id] = row.campaign.sequence_steps.order_by("-position").values_list(
-                "position", flat=True
-            )[0]
+        row.step, row.campaign = steps[row.step_id], campaigns[row.campaign_id]
         row.thread_message_id = threads.get(row.enrollment_id)
-        row.is_last_step = row.step.position == last_positions[row.campaign_id]
     return rows
 
 
@@ -246,8 +260,11 @@ def _execute_prepared(sql: str, params: dict[str, Any]) -> list[tuple]:
         return cursor.fetchall()
 
 
+_ID_FIELD = ScheduledSend._meta.pk
+
+
 def _uuid(value: Any) -> Any:
-    return None if value is None else models.UUIDField().get_db_prep_value(value, connection)
+    return None if value is None else _ID_FIELD.get_db_prep_value(value, connection)
 
 
 def _stamp(value: datetime.datetime | None) -> Any:
@@ -382,11 +399,10 @@ def _send_one(
     except SmtpUnavailable as exc:
         return outcomes.Outcome(kind="retried", row=row, error=str(exc), day=day, connection_failed=True)
     try:
-        code, message = conn.mail(credential.from_email)
-        if classify(code) != ACCEPTED:
+        stage, code, message = envelope(conn, credential.from_email, contact.email)
+        if stage == "MAIL FROM" and classify(code) != ACCEPTED:
             session.rset()
             return outcomes.Outcome(kind="retried", row=row, error=f"MAIL FROM: {reply_text(code, message)}", day=day)
-        code, message = conn.rcpt(contact.email)
     except (OSError, smtplib.SMTPException) as exc:
         session.drop()
         return outcomes.Outcome(kind="retried", row=row, error=f"envelope: {exc}"[:1000], day=day)

@@ -126,9 +126,15 @@ def envelope(conn: smtplib.SMTP, sender: str, recipient: str) -> tuple[str, int,
 
     smtplib's `mail` and `rcpt` parse each address with the email package's
     header parser, which cost more than the command's round trip; plain
-    addresses go out as they are.
+    addresses go out as they are. A non-ASCII address needs the server's
+    SMTPUTF8 (RFC 6531); without it the recipient is refused permanently
+    (553 5.6.7), as the server itself would.
     """
-    if _PLAIN_ADDRESS.fullmatch(sender):
+    if not (sender + recipient).isascii():
+        if not conn.has_extn("smtputf8"):
+            return "RCPT TO", 553, b"5.6.7 Non-ASCII address, and the server does not offer SMTPUTF8"
+        code, message = conn.mail(sender, ["SMTPUTF8"])  # smtplib then sends its commands in UTF-8
+    elif _PLAIN_ADDRESS.fullmatch(sender):
         code, message = conn.docmd("mail", f"FROM:<{sender}>")
     else:
         code, message = conn.mail(sender)

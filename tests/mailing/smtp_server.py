@@ -57,7 +57,7 @@ def _accept_login(server, session, envelope, mechanism, auth_data):
 
 
 class SmtpServer:
-    def __init__(self) -> None:
+    def __init__(self, *, smtputf8: bool = False) -> None:
         self.messages: list = []
         self.raw: list[bytes] = []  # each message as it arrived (after the SMTP dot-unstuffing)
         self.reject: set[str] = set()
@@ -69,7 +69,12 @@ class SmtpServer:
         self.lock = threading.Lock()
         self.port = free_port()
         self.controller = Controller(
-            _Handler(self), hostname="127.0.0.1", port=self.port, authenticator=_accept_login, auth_require_tls=False
+            _Handler(self),
+            hostname="127.0.0.1",
+            port=self.port,
+            authenticator=_accept_login,
+            auth_require_tls=False,
+            enable_SMTPUTF8=smtputf8,
         )
 
     def start(self) -> SmtpServer:

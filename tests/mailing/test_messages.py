@@ -5,6 +5,7 @@ import pytest
 from contacts.models import Contact
 
 from .conftest import dispatch, enroll_contacts, make_campaign, run_until_idle
+from .smtp_server import SmtpServer
 
 pytestmark = pytest.mark.django_db
 
@@ -89,3 +90,24 @@ def test_a_word_too_long_for_any_line_is_encoded_across_lines(api, owner, smtp_s
     headers, _, _ = raw.partition(b"\r\n\r\n")
     assert max(len(line) for line in headers.split(b"\r\n")) <= 998
     assert message["Subject"] == token + "y" * 30
+
+
+@pytest.mark.parametrize("smtputf8", [True, False])
+def test_a_non_ascii_address_goes_out_over_smtputf8_or_bounces_without_stopping_the_chunk(api, owner, later, smtputf8):
+    server = SmtpServer(smtputf8=smtputf8).start()
+    try:
+        campaign = make_campaign(owner, server)
+        first, second = enroll_contacts(campaign, 2)
+        Contact.objects.filter(pk=first.contact_id).update(email="jürgen@bücher.example")
+        dispatch(api, campaign)
+        run_until_idle(now=later)
+    finally:
+        server.stop()
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert second.status == "sent"  # the rest of the chunk goes out either way
+    if smtputf8:
+        assert first.status == "sent" and "jürgen@bücher.example" in server.recipients()
+    else:
+        assert first.status == "bounced" and first.bounce_reason.startswith("553 5.6.7")
+        assert server.recipients() == [second.contact.email]

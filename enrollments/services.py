@@ -20,13 +20,14 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import IntegrityError, connection, models, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from campaigns.models import Campaign, Outreach
 from contacts.models import Contact, ContactImport
 from contacts.mx import MxStatus, check_domains, domain_of
 from core.errors import ApplicationError
+from core.sqlvalues import to_db
 from webhooks import events
 from webhooks.services import webhook_events_record
 
@@ -92,14 +93,6 @@ _RETURNING = ", ".join(
 )
 
 
-def _db_param(value: Any) -> Any:
-    if isinstance(value, datetime.datetime):
-        return connection.ops.adapt_datetimefield_value(value)
-    if isinstance(value, uuid.UUID):
-        return _uuid_param(value)
-    return value
-
-
 def _enrollments_stamp(
     *,
     at_by_id: dict[int, datetime.datetime],
@@ -113,9 +106,9 @@ def _enrollments_stamp(
     """
     ids = list(at_by_id)
     assignments = [f"{column} = CASE id {' '.join(['WHEN %s THEN %s'] * len(ids))} END"]
-    params = [_db_param(value) for pk in ids for value in (pk, at_by_id[pk])]
+    params = [to_db(value) for pk in ids for value in (pk, at_by_id[pk])]
     assignments += [f"{name} = %s" for name in sets]
-    params += [_db_param(value) for value in sets.values()]
+    params += [to_db(value) for value in sets.values()]
     sql = (
         f"UPDATE enrollments_enrollment SET {', '.join(assignments)} "
         f"WHERE id IN ({', '.join(['%s'] * len(ids))}) AND {where} RETURNING {_RETURNING}"
@@ -308,11 +301,6 @@ def _vendor(choices: dict[str, str]) -> str:
     return choices.get(connection.vendor, choices["postgresql"])
 
 
-def _uuid_param(value: Any) -> Any:
-    """A UUID as the backend stores it (SQLite: 32 hex digits)."""
-    return None if value is None else models.UUIDField().get_db_prep_value(value, connection)
-
-
 _CANDIDATES_SQL = """
 CREATE TEMP TABLE enroll_candidates AS
 SELECT c.id AS contact_id, c.email AS email, c.created_at AS created_at,
@@ -391,10 +379,10 @@ def enrollments_enroll_import(
             Enrollment.objects.filter(campaign=locked).order_by("-batch_number").values_list("batch_number", flat=True)
         ).first() or 0
         params = {
-            "campaign_id": _uuid_param(locked.pk),
-            "outreach_id": _uuid_param(outreach.pk if outreach else None),
-            "import_id": _uuid_param(contact_import.pk),
-            "account_id": _uuid_param(locked.account_id),
+            "campaign_id": to_db(locked.pk),
+            "outreach_id": to_db(outreach.pk if outreach else None),
+            "import_id": to_db(contact_import.pk),
+            "account_id": to_db(locked.account_id),
             "true": True,
             "first_batch": highest + 1,
             "batch_size": batch_size,
@@ -402,7 +390,7 @@ def enrollments_enroll_import(
         }
         cursor.execute(f"CREATE TEMP TABLE enroll_mx_invalid (contact_id {_vendor(_UUID_TYPE)}, reason varchar(255))")
         if mx_invalid:
-            rows = [(_uuid_param(contact_id), reason) for contact_id, reason in mx_invalid]
+            rows = [(to_db(contact_id), reason) for contact_id, reason in mx_invalid]
             cursor.executemany("INSERT INTO enroll_mx_invalid VALUES (%s, %s)", rows)
         cursor.execute(_CANDIDATES_SQL, params)
         cursor.execute(_INSERT_ENROLLMENTS_SQL.format(new_uuid=new_uuid), params)

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import datetime
 import random
-import uuid
 from collections import Counter
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -39,10 +38,10 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from accounts.models import Account
 from campaigns.models import Campaign, SmtpCredential
+from core.sqlvalues import datetime_from_db, to_db, uuid_from_db
 from enrollments.models import Enrollment
 from enrollments.services import enrollments_complete, enrollments_transition
 
@@ -136,16 +135,15 @@ RETURNING enrollment_id, sent_at, smtp_credential_id,
 
 def sent_outcomes_apply(*, credential: SmtpCredential, worker: str) -> int:
     """Apply the consequences of the messages `worker` sent through `credential` (`_apply_sent`)."""
-    credential_id = ScheduledSend._meta.get_field("smtp_credential").get_db_prep_value(credential.pk, connection)
     return _apply_sent(
         "smtp_credential_id = %(credential)s AND claimed_by = %(worker)s",
-        {"credential": credential_id, "worker": worker},
+        {"credential": to_db(credential.pk), "worker": worker},
     )
 
 
 def sent_outcomes_reap(*, now: datetime.datetime) -> int:
     """Apply the consequences that workers which died (their lease ran out before `now`) left pending."""
-    return _apply_sent("lease_until < %(before)s", {"before": connection.ops.adapt_datetimefield_value(now)})
+    return _apply_sent("lease_until < %(before)s", {"before": to_db(now)})
 
 
 def sent_outcomes_settle(*, enrollment_ids: Collection[int]) -> int:
@@ -154,13 +152,13 @@ def sent_outcomes_settle(*, enrollment_ids: Collection[int]) -> int:
     For whatever comes back about a message (an open, a click, a reply, a
     bounce, an unsubscribe): its enrollment must be `sent` before that is recorded.
     """
-    ids = [int(pk) for pk in enrollment_ids]
+    ids = {f"e{n}": int(pk) for n, pk in enumerate(enrollment_ids)}
     if not ids:
         return 0
-    return _apply_sent(f"enrollment_id IN ({', '.join(['%s'] * len(ids))})", ids)
+    return _apply_sent(f"enrollment_id IN ({', '.join(f'%({name})s' for name in ids)})", ids)
 
 
-def _apply_sent(claimed: str, params: dict[str, Any] | list[Any]) -> int:
+def _apply_sent(claimed: str, params: dict[str, Any]) -> int:
     """Claim the sent rows matching `claimed` whose consequences are pending, and apply them.
 
     One transaction whatever their number: step-1 enrollments go
@@ -168,18 +166,11 @@ def _apply_sent(claimed: str, params: dict[str, Any] | list[Any]) -> int:
     was are completed, each with its events, and each credential's `sent`
     counter of the day (in the account's time zone) grows. Returns how many rows.
     """
-    now = connection.ops.adapt_datetimefield_value(timezone.now())
-    if isinstance(params, dict):
-        params = {**params, "now": now}
-        sql = _CLAIM_SENT_SQL.format(claimed=claimed)
-    else:  # positional: `now` comes first in the statement
-        params = [now, *params]
-        sql = _CLAIM_SENT_SQL.replace("%(now)s", "%s").format(claimed=claimed)
     with transaction.atomic():
         with connection.cursor() as cursor:
-            cursor.execute(sql, params)
+            cursor.execute(_CLAIM_SENT_SQL.format(claimed=claimed), {**params, "now": to_db(timezone.now())})
             rows = [
-                (enrollment, _aware(at), _uuid(credential), position, last, _uuid(account))
+                (enrollment, datetime_from_db(at), uuid_from_db(credential), position, last, uuid_from_db(account))
                 for enrollment, at, credential, position, last, account in cursor
             ]
         if not rows:
@@ -205,18 +196,6 @@ def _apply_sent(claimed: str, params: dict[str, Any] | list[Any]) -> int:
         for (credential, day), count in days.items():
             limits.count_outcome(credential_id=credential, day=day, sent=count)
     return len(rows)
-
-
-def _uuid(value: Any) -> uuid.UUID | None:
-    """A UUID read by a raw query (SQLite answers 32 hex digits)."""
-    return None if value is None else value if isinstance(value, uuid.UUID) else uuid.UUID(value)
-
-
-def _aware(value: Any) -> datetime.datetime:
-    """A timestamp read by a raw query (SQLite answers text, naive in UTC)."""
-    if isinstance(value, str):
-        value = parse_datetime(value)
-    return value if timezone.is_aware(value) else timezone.make_aware(value, datetime.UTC)
 
 
 def _deferred_until(outcome: Outcome, zone, campaign: Campaign, spread: float) -> datetime.datetime:

@@ -37,7 +37,6 @@ import os
 import smtplib
 import socket
 import time
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +47,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from campaigns.models import Campaign, SequenceStep, SmtpCredential
+from core.sqlvalues import to_db, uuid_from_db
 from enrollments.models import Enrollment
 
 from . import limits, outcomes
@@ -130,9 +130,9 @@ def _load(send_ids: list[Any], worker: str) -> list[ScheduledSend]:
 def _eligible_ids(rows: list[ScheduledSend], worker: str) -> set[Any]:
     """The chunk's rows that look sendable now, in one query, before any SMTP envelope.
 
-    A pre-check only (the authoritative one is `_ADVANCE_SQL`, the sending commit; a conditional
-    UPDATE): rows of a paused campaign, a stopped enrollment or a follow-up whose
-    first message has not gone out are refused without opening an envelope.
+    A pre-check only (the authoritative one is the sending commit, `_ADVANCE_SQL`):
+    rows of a paused campaign, a stopped enrollment or a follow-up whose first
+    message has not gone out are refused without opening an envelope.
     """
     first_message = Q(step__position=1, enrollment__status=Enrollment.Status.PENDING)
     follow_up = Q(step__position__gt=1, enrollment__status__in=[Enrollment.Status.SENT, Enrollment.Status.OPENED])
@@ -184,12 +184,12 @@ class _Ledger:
     def __init__(self, credential: SmtpCredential, worker: str) -> None:
         self.credential, self.worker = credential, worker
         self.previous: tuple[Any, datetime.datetime] | None = None  # (row id, sent at), not marked yet
-        self.marked: list[Any] = []
+        self.marked = 0  # marked `sent`, consequences not applied yet
         self.enrollments: set[Any] = set()  # of both
         self.since: float | None = None  # monotonic time of the oldest one
 
     def __len__(self) -> int:
-        return len(self.marked) + (self.previous is not None)
+        return self.marked + (self.previous is not None)
 
     def age(self) -> float:
         """Seconds since the oldest message not applied yet went out (0 when there is none)."""
@@ -214,19 +214,19 @@ class _Ledger:
             (Enrollment.Status.PENDING,) * 2 if first_message else (Enrollment.Status.SENT, Enrollment.Status.OPENED)
         )
         params = {
-            "next": _uuid(row.pk if row is not None else None),
-            "previous": _uuid(self.previous[0] if self.previous else None),
+            "next": to_db(row.pk if row is not None else None),
+            "previous": to_db(self.previous[0] if self.previous else None),
             "message_id": message_id,
-            "lease": _stamp(now + datetime.timedelta(seconds=settings.MAILING_SENDING_LEASE_SECONDS)),
-            "sent_at": _stamp(self.previous[1] if self.previous else None),
-            "now": _stamp(now),
+            "lease": to_db(now + datetime.timedelta(seconds=settings.MAILING_SENDING_LEASE_SECONDS)),
+            "sent_at": to_db(self.previous[1] if self.previous else None),
+            "now": to_db(now),
             "worker": self.worker,
             "eligible_a": eligible[0],
             "eligible_b": eligible[1],
         }
-        changed = {uuid.UUID(str(value)) for (value,) in _execute_prepared(_ADVANCE_SQL, params)}
+        changed = {uuid_from_db(value) for (value,) in _execute_prepared(_ADVANCE_SQL, params)}
         if self.previous is not None:
-            self.marked.append(self.previous[0])
+            self.marked += 1
             self.previous = None
         return row is not None and row.pk in changed
 
@@ -236,7 +236,7 @@ class _Ledger:
             self.advance()
         if self.marked:
             outcomes.sent_outcomes_apply(credential=self.credential, worker=self.worker)
-        self.marked, self.enrollments, self.since = [], set(), None
+        self.marked, self.enrollments, self.since = 0, set(), None
 
 
 def _execute_prepared(sql: str, params: dict[str, Any]) -> list[tuple]:
@@ -258,17 +258,6 @@ def _execute_prepared(sql: str, params: dict[str, Any]) -> list[tuple]:
     with cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
-
-
-_ID_FIELD = ScheduledSend._meta.pk
-
-
-def _uuid(value: Any) -> Any:
-    return None if value is None else _ID_FIELD.get_db_prep_value(value, connection)
-
-
-def _stamp(value: datetime.datetime | None) -> Any:
-    return None if value is None else connection.ops.adapt_datetimefield_value(value)
 
 
 class _Session:

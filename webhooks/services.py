@@ -110,8 +110,8 @@ def webhook_events_record(*, account_id: Any, events: list[tuple[str, dict[str, 
 def _insert_rows(model, attnames: list[str], objects: list) -> None:
     """One multi-row INSERT of `objects` (fields `attnames`, by attribute name).
 
-    What `bulk_create` does, without its per-object work: the outbox takes a
-    batch of events for every batch of messages sent.
+    `bulk_create` would do, but it stamps `auto_now_add` fields itself and
+    would overwrite the `created_at` that orders a batch's events.
     """
     if not objects:
         return

@@ -129,7 +129,9 @@ def build_message(
         headers += [_header("In-Reply-To", thread_message_id), _header("References", thread_message_id)]
     if track:
         unsubscribe = tracking.unsubscribe_url(send)
-        headers += [_header(name, value) for name, value in tracking.list_unsubscribe_headers(send).items()]
+        headers += [
+            _header(name, value) for name, value in tracking.list_unsubscribe_headers(send, url=unsubscribe).items()
+        ]
         body_html = tracking.rewrite_links(body_html, send)
         body_html = _insert_before_body_end(body_html, _unsubscribe_footer(unsubscribe))
         body_html = tracking.insert_open_pixel(body_html, send)

@@ -34,8 +34,10 @@ from __future__ import annotations
 import contextlib
 import datetime
 import os
+import queue
 import smtplib
 import socket
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -71,7 +73,15 @@ OUTCOME_BATCH_MAX_SECONDS = 2.0
 
 
 def worker_identity() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"[:60]
+    """Who holds a claim (`claimed_by`): the host and process, and the thread in a threaded pool.
+
+    Each thread sends its own chunks and applies its own ledger; sharing one
+    identity, threads would claim each other's pending rows and wait on each other's locks.
+    """
+    identity = f"{socket.gethostname()[:30]}:{os.getpid()}"
+    if threading.current_thread() is not threading.main_thread():
+        identity += f":{threading.get_native_id()}"
+    return identity
 
 
 @dataclass
@@ -367,6 +377,54 @@ def send_chunk(
     finally:
         allowance.close()  # even when the ledger could not be applied (the reaper will)
     return report
+
+
+def chunks_send(chunks: list[tuple[Any, list[Any], str]], *, threads: int = 1, worker_prefix: str = "") -> int:
+    """Send claimed `(credential id, send ids, claim token)` chunks from this process; returns how many went out.
+
+    On `threads` threads, each with its own SMTP and database connections and
+    its own identity, as a Celery worker with a threads pool runs the
+    `mailing.send_chunk` tasks: SMTP and the database are waited on, so one
+    process keeps several conversations going. `manage.py send_due` and the benchmark use it.
+    """
+    pending: queue.SimpleQueue = queue.SimpleQueue()
+    for chunk in chunks:
+        pending.put(chunk)
+    sent: list[int] = []
+
+    def drain() -> None:
+        worker = worker_prefix + worker_identity()
+        while True:
+            try:
+                credential_id, send_ids, claim_token = pending.get_nowait()
+            except queue.Empty:
+                return
+            report = send_chunk(
+                smtp_credential_id=credential_id, send_ids=send_ids, claim_token=claim_token, worker=worker
+            )
+            sent.append(report.sent)
+
+    if threads <= 1 or len(chunks) <= 1:
+        drain()
+        return sum(sent)
+    errors: list[BaseException] = []
+
+    def drain_in_thread() -> None:
+        try:
+            drain()
+        except BaseException as exc:  # re-raised in the calling thread
+            errors.append(exc)
+        finally:
+            connection.close()  # this thread's own
+
+    pool = [threading.Thread(target=drain_in_thread, daemon=True) for _ in range(min(threads, len(chunks)))]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return sum(sent)
 
 
 def _send_one(

@@ -192,9 +192,12 @@ def rewrite_links(html: str, send: ScheduledSend) -> str:
     return _HREF.sub(replace, html)
 
 
-def list_unsubscribe_headers(send: ScheduledSend) -> dict[str, str]:
-    """`List-Unsubscribe` (URL, plus a mailto when `UNSUBSCRIBE_MAILTO` is set) and RFC 8058's one-click header."""
-    targets = [f"<{unsubscribe_url(send)}>"]
+def list_unsubscribe_headers(send: ScheduledSend, *, url: str | None = None) -> dict[str, str]:
+    """`List-Unsubscribe` (URL, plus a mailto when `UNSUBSCRIBE_MAILTO` is set) and RFC 8058's one-click header.
+
+    `url`: the send's `unsubscribe_url`, when the caller has it already (it costs a signature).
+    """
+    targets = [f"<{url or unsubscribe_url(send)}>"]
     mailto = getattr(settings, "UNSUBSCRIBE_MAILTO", "")
     if mailto:
         subject = quote(f"unsubscribe {make_unsubscribe_token(send.id)}")

@@ -52,8 +52,8 @@ def _spawn(*args: str, **env) -> subprocess.Popen:
     )
 
 
-def _send_due(**env) -> subprocess.Popen:
-    return _spawn(sys.executable, "manage.py", "send_due", "--until-idle", "--idle-seconds", "1.5", **env)
+def _send_due(*args: str, **env) -> subprocess.Popen:
+    return _spawn(sys.executable, "manage.py", "send_due", "--until-idle", "--idle-seconds", "1.5", *args, **env)
 
 
 def _stop(process: subprocess.Popen) -> None:
@@ -101,6 +101,32 @@ def test_two_workers_on_one_due_batch_deliver_each_message_once_within_the_limit
     waiting = ScheduledSend.objects.filter(campaign=campaign, status="scheduled")
     assert waiting.count() == 10
     assert all(timezone.localdate(s.send_at) > timezone.localdate() for s in waiting)
+
+
+def test_a_threaded_worker_delivers_each_message_once_and_applies_what_each_thread_sent(api, owner, smtp_server):
+    campaign = make_campaign(owner, smtp_server, credentials=2, daily_limit=15)
+    enroll_contacts(campaign, 40)
+    _dispatch_due_now(api, campaign)  # 30 fit today
+
+    worker = _send_due("--threads", "3", MAILING_CHUNK_SIZE=3)
+    assert worker.wait(120) == 0, worker.stderr.read().decode()[-2000:]
+
+    _delivered_once(smtp_server, 30)
+    sent = ScheduledSend.objects.filter(campaign=campaign, status="sent")
+    assert sent.count() == 30 and not sent.filter(outcome_pending=True).exists()
+    assert len(set(sent.values_list("claimed_by", flat=True))) > 1  # the chunks were shared among the threads
+    assert set(Enrollment.objects.filter(campaign=campaign, status="sent").values_list("id", flat=True)) == set(
+        sent.values_list("enrollment_id", flat=True)
+    )
+    events = Counter(WebhookEvent.objects.filter(type="enrollment.sent").values_list("data__id", flat=True))
+    assert len(events) == 30 and set(events.values()) == {1}
+    for day in SmtpCredentialDay.objects.filter(smtp_credential__campaign=campaign):
+        assert day.reserved == day.sent == 15
+
+
+def test_send_due_refuses_fewer_than_one_thread():
+    worker = _send_due("--threads", "0")
+    assert worker.wait(60) != 0 and "--threads must be at least 1" in worker.stderr.read().decode()
 
 
 def test_a_worker_killed_mid_batch_sends_nothing_twice_and_accounts_for_every_send(api, owner, smtp_server):

@@ -5,6 +5,7 @@ import itertools
 
 import pytest
 from django.core.cache import cache
+from django.db import connection
 from django.test import override_settings
 from django.utils import timezone
 
@@ -214,3 +215,39 @@ def test_the_portable_path_plans_the_same_slots_as_the_sql(owner, smtp_server):
     rows = _step1(campaign)
     assert [timezone.localdate(r.send_at) for r in rows].count(timezone.localdate(now)) == 4
     assert [r.smtp_credential_id for r in rows[:4]] == [credentials[0].pk, credentials[1].pk] * 2
+
+
+def test_dispatch_stays_an_index_lookup_when_statistics_say_the_sends_table_is_empty(api, owner, smtp_server):
+    """A table analyzed empty and then filled (a purge, then another campaign's big dispatch, before
+    autovacuum analyzes it again) once made dispatch compare every enrollment with every send."""
+    other = make_campaign(owner, smtp_server, steps=tuple((1440 * n,) for n in range(8)))
+    campaign = make_campaign(owner, smtp_server, daily_limit=5000)
+    seed = """
+        INSERT INTO contacts_contact (id, account_id, email, first_name, last_name, company, custom_fields,
+                                      subscribed, created_at, updated_at)
+        SELECT gen_random_uuid(), %(account)s, 's' || n || '@stale.example.com', '', '', '', '{}', true, now(), now()
+        FROM generate_series(1, 3000) AS n;
+        INSERT INTO enrollments_enrollment (uuid, campaign_id, contact_id, status, batch_number, created_at, updated_at)
+        SELECT gen_random_uuid(), k.id, c.id, 'pending', 1, now(), now()
+        FROM contacts_contact c CROSS JOIN campaigns_campaign k WHERE c.account_id = %(account)s
+          AND k.id IN (%(other)s, %(campaign)s);
+    """
+    other_sends = """
+        INSERT INTO mailing_scheduledsend (id, campaign_id, enrollment_id, step_id, smtp_credential_id, status,
+            send_at, attempts, last_error, claimed_by, created_at, updated_at)
+        SELECT gen_random_uuid(), e.campaign_id, e.id, s.id, NULL, 'scheduled', now(), 0, '', '', now(), now()
+        FROM enrollments_enrollment e JOIN campaigns_sequencestep s ON s.campaign_id = e.campaign_id
+        WHERE e.campaign_id = %(other)s
+    """
+    ids = {"account": owner.pk, "other": other.pk, "campaign": campaign.pk}
+    with connection.cursor() as cursor:
+        cursor.execute(seed, ids)
+        cursor.execute(other_sends, ids)
+        cursor.execute("DELETE FROM mailing_scheduledsend")
+        cursor.execute("ANALYZE mailing_scheduledsend")  # pages, but no live row
+        cursor.execute(other_sends, ids)  # 24,000 sends the statistics do not know of
+        cursor.execute("SET LOCAL statement_timeout = '5s'")  # the scan took minutes; the lookups take ms
+
+    body = _dispatch(api, campaign).json()
+
+    assert body["scheduled"] == 3000 and body["sends"] == 3000

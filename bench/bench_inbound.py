@@ -129,6 +129,12 @@ def _seed_sends(ctx: BenchContext, name: str, count: int, *, imap_port: int | No
         )
         for e in enrollments
     )
+    with connection.cursor() as cursor:
+        # As autovacuum would have, which a bench server may run without: statistics of what the tables
+        # hold now (a plan made from a table last analyzed empty scans millions of rows), and no dead
+        # rows left by earlier groups (the planner probes index ends through them: 30 ms a lookup).
+        for table in ("contacts_contact", "enrollments_enrollment", "mailing_scheduledsend"):
+            cursor.execute(f"VACUUM ANALYZE {table}")
     connection.close()
     return credential, sends
 

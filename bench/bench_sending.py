@@ -221,3 +221,5 @@ def run(ctx) -> list:
         return [dispatch, threaded, _delivery_figure(ctx, 1)]
     finally:
         _purge()
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM ANALYZE mailing_scheduledsend")  # nor in the next group's

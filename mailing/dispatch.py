@@ -77,7 +77,11 @@ _FENCE = {"postgresql": " OFFSET 0"}
 
 
 def _undispatched(campaign: Campaign):
-    """Pending enrollments of the campaign that have no send yet (the dispatch candidates)."""
+    """Pending enrollments of the campaign that have no send yet (the dispatch candidates).
+
+    The condition names the enrollments table itself: use this queryset as the outer query, not as a
+    subquery (where Django would give the table an alias).
+    """
     no_send_yet = _NO_SEND_YET.format(enrollment=Enrollment._meta.db_table, fence=_FENCE.get(connection.vendor, ""))
     return Enrollment.objects.filter(
         RawSQL(no_send_yet, [], output_field=BooleanField()),  # noqa: S611 (constant SQL, no input)

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import logging
 import os
 import queue
 import smtplib
@@ -67,6 +68,7 @@ from .smtp import (
 )
 
 Status = ScheduledSend.Status
+logger = logging.getLogger(__name__)
 # A sent message's consequences wait about this long at most (checked after each message; also at most
 # `MAILING_OUTCOME_BATCH` messages), so its enrollment, stats and events follow it closely.
 OUTCOME_BATCH_MAX_SECONDS = 2.0
@@ -78,7 +80,7 @@ def worker_identity() -> str:
     Each thread sends its own chunks and applies its own ledger; sharing one
     identity, threads would claim each other's pending rows and wait on each other's locks.
     """
-    identity = f"{socket.gethostname()[:30]}:{os.getpid()}"
+    identity = f"{socket.gethostname()}:{os.getpid()}"  # a whole host name: pods differ by its suffix
     if threading.current_thread() is not threading.main_thread():
         identity += f":{threading.get_native_id()}"
     return identity
@@ -417,11 +419,14 @@ def chunks_send(chunks: list[tuple[Any, list[Any], str]], *, threads: int = 1, w
         finally:
             connection.close()  # this thread's own
 
-    pool = [threading.Thread(target=drain_in_thread, daemon=True) for _ in range(min(threads, len(chunks)))]
+    # Not daemons: on Ctrl-C the threads finish their chunks (giving back what they reserved) before the exit.
+    pool = [threading.Thread(target=drain_in_thread) for _ in range(min(threads, len(chunks)))]
     for thread in pool:
         thread.start()
     for thread in pool:
         thread.join()
+    for error in errors[1:]:
+        logger.error("A sending thread failed as well", exc_info=error)
     if errors:
         raise errors[0]
     return sum(sent)

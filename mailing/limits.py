@@ -151,11 +151,15 @@ class Allowance:
         self.days, self.months = {}, {}
 
 
+def _credential_day_ensure(credential_id: Any, day: datetime.date) -> None:
+    SmtpCredentialDay.objects.bulk_create(
+        [SmtpCredentialDay(smtp_credential_id=credential_id, day=day)], ignore_conflicts=True
+    )
+
+
 def limits_ensure_rows(*, credential: SmtpCredential, account: Account, day: datetime.date) -> None:
     """Create the credential's row for `day` and the account's for its month, if missing."""
-    SmtpCredentialDay.objects.bulk_create(
-        [SmtpCredentialDay(smtp_credential=credential, day=day)], ignore_conflicts=True
-    )
+    _credential_day_ensure(credential.pk, day)
     AccountMonth.objects.bulk_create([AccountMonth(account=account, month=month_of(day))], ignore_conflicts=True)
 
 
@@ -176,8 +180,7 @@ def count_outcome(*, credential_id: Any, day: datetime.date, sent: int = 0, boun
     The day's row is created when missing: a message reserved before midnight may be counted after it.
     """
     rows = SmtpCredentialDay.objects.filter(smtp_credential_id=credential_id, day=day)
-    if not rows.update(sent=F("sent") + sent, bounced=F("bounced") + bounced):
-        SmtpCredentialDay.objects.bulk_create(
-            [SmtpCredentialDay(smtp_credential_id=credential_id, day=day)], ignore_conflicts=True
-        )
-        rows.update(sent=F("sent") + sent, bounced=F("bounced") + bounced)
+    counted = {"sent": F("sent") + sent, "bounced": F("bounced") + bounced}
+    if not rows.update(**counted):
+        _credential_day_ensure(credential_id, day)
+        rows.update(**counted)

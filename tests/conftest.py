@@ -23,8 +23,9 @@ def pytest_configure(config):
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")
     if not worker.startswith("gw") or not settings.REDIS_URL:
         return
-    base, _, _ = settings.REDIS_URL.rpartition("/")
-    url = f"{base}/{8 + int(worker[2:])}"
+    base, _, first = settings.REDIS_URL.rpartition("/")
+    # Database N of the URL gives workers N+8, N+9: two suites run side by side with /0 and /2.
+    url = f"{base}/{8 + int(first or 0) + int(worker[2:])}"
     os.environ["REDIS_URL"] = url
     settings.REDIS_URL = settings.CELERY_BROKER_URL = url
     settings.CACHES = {**settings.CACHES, "default": {**settings.CACHES["default"], "LOCATION": url}}

@@ -1,8 +1,9 @@
 """Settings, read from the environment in one place.
 
 Every variable has a default that works for `make run` on a fresh machine
-(SQLite in the project folder, a filesystem Celery broker). Production sets
-the variables; the code paths are the same. See `.env.example`.
+(the embedded PostgreSQL that `make run` starts from `var/postgres`, a
+filesystem Celery broker). Production sets the variables; the code paths are
+the same, PostgreSQL's. See `.env.example`.
 """
 
 from pathlib import Path
@@ -152,21 +153,21 @@ TEMPLATES = [
     },
 ]
 
+# The default is the embedded server `make run` starts (scripts/local_postgres.py, same port).
 DATABASES = {
-    "default": _read(env.db_url, "DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+    "default": _read(env.db_url, "DATABASE_URL", default="postgres://postgres@127.0.0.1:54329/outreach"),
 }
+if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    # One code path: the set-based SQL (dispatch, claims, tallies) is PostgreSQL's and has no twin.
+    raise ImproperlyConfigured("Environment variable DATABASE_URL must point at PostgreSQL (postgres://…).")
 DATABASES["default"].setdefault("CONN_MAX_AGE", _read(env.int, "CONN_MAX_AGE", default=60))
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # Django binds parameters client-side and never prepares; on, this lets the sender's per-message
 # statement (mailing.sending) be prepared once per connection instead of planned per message. Off by
 # default, as in Django: a PgBouncer in transaction mode older than 1.21 loses prepared statements.
 DATABASE_PREPARED_STATEMENTS = _bool("DATABASE_PREPARED_STATEMENTS", default=False)
-if DATABASE_PREPARED_STATEMENTS and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+if DATABASE_PREPARED_STATEMENTS:
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 5)
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # `make run`'s worker sends on several threads: a transaction takes the write lock when it starts,
-    # so writers queue (up to the busy timeout) instead of failing with "database is locked".
-    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("transaction_mode", "IMMEDIATE")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Redis when REDIS_URL is set; otherwise a broker and cache that need no server.

@@ -1,9 +1,13 @@
-"""The project runs with no environment at all (SQLite, filesystem broker), as `make run` does,
-and is clean under `check --deploy` with production values."""
+"""The project runs as `make run` runs it: the embedded PostgreSQL of requirements-dev.txt
+(started by scripts/local_postgres.py), a filesystem broker and no other environment; and it is
+clean under `check --deploy` with production values."""
 
 import os
+import socket
 import subprocess
 import sys
+import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -20,15 +24,57 @@ def _manage(env: dict, *args: str) -> subprocess.CompletedProcess:
     )
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _local_postgres(*args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "scripts/local_postgres.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def embedded_postgres(tmp_path_factory):
+    """The server `make run` starts, in a folder and on a port of this module's own."""
+    data, port = tmp_path_factory.mktemp("postgres") / "data", str(_free_port())
+    _local_postgres("start", "--data", str(data), "--port", port, "--database", "postgres")
+    yield port, data
+    _local_postgres("stop", "--data", str(data))
+
+
 @pytest.fixture
-def bare_env(tmp_path):
+def bare_env(tmp_path, embedded_postgres):
+    """No product variable but a fresh database on the embedded server (its default URL names the
+    port `make run` uses; this server runs on another one, beside any `make run`)."""
+    port, _ = embedded_postgres
+    database = f"embedded_{uuid.uuid4().hex[:12]}"
     env = {k: v for k, v in os.environ.items() if k not in PRODUCT_VARIABLES and not k.startswith("DJANGO_")}
-    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'db.sqlite3'}"  # the default, but not in the work tree
+    env["DATABASE_URL"] = _local_postgres("start", "--data", str(embedded_postgres[1]), "--port", port,
+                                          "--database", database)  # fmt: skip
     env["VAR_DIR"] = str(tmp_path / "var")
     return env
 
 
-def test_make_run_defaults_migrate_bootstrap_and_import_on_sqlite(bare_env, tmp_path):
+def test_the_default_database_is_the_embedded_server_make_run_starts():
+    env = {k: v for k, v in os.environ.items() if k not in PRODUCT_VARIABLES and not k.startswith("DJANGO_")}
+    shown = _manage(env, "shell", "-v", "0", "-c", "from django.conf import settings; d = settings.DATABASES['default']; "
+                    "print(d['ENGINE'], d['HOST'], d['PORT'], d['NAME'])")  # fmt: skip
+    assert shown.stdout.split() == ["django.db.backends.postgresql", "127.0.0.1", "54329", "outreach"], shown.stderr
+    assert _local_postgres("url") == "postgres://postgres@127.0.0.1:54329/outreach"
+
+
+def test_a_database_url_that_is_not_postgresql_is_refused_by_name(bare_env, tmp_path):
+    result = _manage({**bare_env, "DATABASE_URL": f"sqlite:///{tmp_path / 'db'}"}, "check")
+    assert result.returncode != 0
+    assert "DATABASE_URL must point at PostgreSQL" in result.stderr
+
+
+def test_make_run_defaults_migrate_bootstrap_and_import(bare_env, tmp_path):
     assert _manage(bare_env, "migrate", "--noinput").returncode == 0
     demo = _manage(bare_env, "bootstrap_demo")
     assert demo.returncode == 0, demo.stderr
@@ -72,7 +118,7 @@ def test_a_malformed_variable_names_itself(bare_env):
     assert "DEBUG" in result.stderr
 
 
-SQLITE_DEMO = """
+DEMO = """
 from rest_framework.test import APIClient
 from accounts.services import account_get_or_create, api_key_create
 from contacts.importing import ImportRows
@@ -105,17 +151,17 @@ print("RESULT", enrolled.json()["enrolled"], enrolled.json()["batches"], len(aga
 """
 
 
-def test_a_campaign_can_be_created_and_enrolled_on_sqlite(bare_env):
+def test_a_campaign_can_be_created_and_enrolled(bare_env):
     assert _manage(bare_env, "migrate", "--noinput").returncode == 0
-    result = _manage(bare_env, "shell", "-c", SQLITE_DEMO)
+    result = _manage(bare_env, "shell", "-c", DEMO)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "RESULT 2 2 2 2 2" in result.stdout
 
 
-SQLITE_SENDING = SQLITE_DEMO.replace(
+SENDING = DEMO.replace(
     '"smtp_port": 2525', '"smtp_port": int(__import__("os").environ["SINK_PORT"]), "smtp_security": "none"'
 )
-SQLITE_SENT = """
+SENT = """
 from enrollments.models import Enrollment
 from mailing.models import ScheduledSend, SmtpCredentialDay
 from webhooks.models import WebhookEvent
@@ -126,18 +172,26 @@ print("STATE", sorted(Enrollment.objects.values_list("status", flat=True)),
 """
 
 
-def test_a_campaign_sends_on_sqlite_as_make_run_does(bare_env):
-    """The sender's raw SQL (the per-message statement, the set-based consequences) runs on SQLite too."""
-    from tests.mailing.smtp_server import SmtpServer
-
-    server = SmtpServer().start()
+def test_a_campaign_goes_out_to_the_mail_folder_as_make_run_sends_it(bare_env, tmp_path):
+    """The README's demo: a credential on the local sink (`manage.py smtp_sink`), two senders at once
+    (the threaded worker and a `send_due`), and the message lands once in the sink's folder."""
+    port, folder = str(_free_port()), tmp_path / "mail"
+    sink = subprocess.Popen(
+        [sys.executable, "manage.py", "smtp_sink", "--port", port, "--dir", str(folder)],
+        cwd=ROOT, env=bare_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
     try:
-        env = {**bare_env, "SINK_PORT": str(server.port)}
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", int(port)), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        env = {**bare_env, "SINK_PORT": port}
         assert _manage(env, "migrate", "--noinput").returncode == 0
-        prepared = _manage(env, "shell", "-c", SQLITE_SENDING)
+        prepared = _manage(env, "shell", "-c", SENDING)
         assert prepared.returncode == 0, prepared.stdout + prepared.stderr
-        # Two senders at once, as `make run`'s threaded worker and a `send_due` would be: they queue on
-        # SQLite's write lock instead of failing with "database is locked".
         workers = [
             subprocess.Popen(
                 [sys.executable, "manage.py", "send_due", "--until-idle", "--idle-seconds", "1"],
@@ -152,11 +206,14 @@ def test_a_campaign_sends_on_sqlite_as_make_run_does(bare_env):
         outputs = [worker.communicate(timeout=120) for worker in workers]
         assert [worker.returncode for worker in workers] == [0, 0], outputs
         assert sorted(out for out, _ in outputs) == ["sent 0\n", "sent 1\n"], outputs
-        state = _manage(env, "shell", "-c", SQLITE_SENT)
+        state = _manage(env, "shell", "-c", SENT)
     finally:
-        server.stop()
+        sink.terminate()
+        sink.wait(timeout=10)
     assert state.returncode == 0, state.stdout + state.stderr
-    assert len(server.messages) == 1
+    delivered = list(folder.glob("*.eml"))
+    assert len(delivered) == 1
+    assert b"Subject: Hi there" in delivered[0].read_bytes()
     assert (
         "STATE ['pending', 'sent'] [('sent', False)] [(1, 1)] ['enrollment.completed', 'enrollment.sent']"
         in state.stdout

@@ -1,10 +1,9 @@
 """Reading, validating and bulk-writing contact imports.
 
 Validation happens before anything is written, so a file that turns out not
-to be CSV half-way through leaves nothing behind. The write is set-based: on
-PostgreSQL the rows are COPYed into a temporary table and upserted with one
-`INSERT … SELECT … ON CONFLICT` that also links them to the import; other
-databases (SQLite under `make run`) take a portable ORM path.
+to be CSV half-way through leaves nothing behind. The write is set-based:
+the rows are COPYed into a temporary table and upserted with one
+`INSERT … SELECT … ON CONFLICT` that also links them to the import.
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ from core.errors import ValidationFailed
 from core.ids import uuid7_strings
 
 from .emails import InvalidEmail, normalize_email
-from .models import NAME_MAX_LENGTH, Contact, ContactImport, ContactImportMember
+from .models import NAME_MAX_LENGTH, ContactImport
 
 PROFILE_COLUMNS = ("first_name", "last_name", "company")
 CUSTOM_KEY_MAX_LENGTH = 100
@@ -242,9 +241,22 @@ def upsert_import_contacts(*, contact_import: ContactImport, records: list[Recor
     """
     if not records:
         return 0, 0
-    if connection.vendor == "postgresql":
-        return _upsert_postgresql(contact_import, records)
-    return _upsert_portable(contact_import, records)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMP TABLE contact_import_rows "
+            "(id uuid, email text, first_name text, last_name text, company text, custom_fields jsonb) ON COMMIT DROP"
+        )
+        with cursor.copy("COPY contact_import_rows FROM STDIN") as copy:
+            for start in range(0, len(records), COPY_CHUNK):
+                chunk = records[start : start + COPY_CHUNK]
+                copy.write("".join(map(_copy_line, uuid7_strings(len(chunk)), chunk)))
+        cursor.execute(
+            _UPSERT_SQL,
+            {"account_id": contact_import.account_id, "import_id": contact_import.id, "now": timezone.now()},
+        )
+        created, updated = cursor.fetchone()
+        cursor.execute("DROP TABLE contact_import_rows")
+    return created, updated
 
 
 _UPSERT_SQL = """
@@ -280,63 +292,3 @@ def _copy_line(contact_id: str, record: Record) -> str:
     custom_json = json.dumps(custom, ensure_ascii=False) if custom else "{}"
     fields = (email, first, last, company, custom_json)
     return f"{contact_id}\t" + "\t".join(value.translate(_COPY_ESCAPES) for value in fields) + "\n"
-
-
-def _upsert_postgresql(contact_import: ContactImport, records: list[Record]) -> tuple[int, int]:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "CREATE TEMP TABLE contact_import_rows "
-            "(id uuid, email text, first_name text, last_name text, company text, custom_fields jsonb) ON COMMIT DROP"
-        )
-        with cursor.copy("COPY contact_import_rows FROM STDIN") as copy:
-            for start in range(0, len(records), COPY_CHUNK):
-                chunk = records[start : start + COPY_CHUNK]
-                copy.write("".join(map(_copy_line, uuid7_strings(len(chunk)), chunk)))
-        cursor.execute(
-            _UPSERT_SQL,
-            {"account_id": contact_import.account_id, "import_id": contact_import.id, "now": timezone.now()},
-        )
-        created, updated = cursor.fetchone()
-        cursor.execute("DROP TABLE contact_import_rows")
-    return created, updated
-
-
-def _upsert_portable(contact_import: ContactImport, records: list[Record], chunk: int = 2000) -> tuple[int, int]:
-    created = updated = 0
-    now = timezone.now()
-    for start in range(0, len(records), chunk):
-        batch = records[start : start + chunk]
-        existing = {
-            c.email: c
-            for c in Contact.objects.filter(account_id=contact_import.account_id, email__in=[r[0] for r in batch])
-        }
-        new, changed = [], []
-        for email, first, last, company, custom in batch:
-            contact = existing.get(email)
-            if contact is None:
-                new.append(
-                    Contact(
-                        account_id=contact_import.account_id,
-                        email=email,
-                        first_name=first,
-                        last_name=last,
-                        company=company,
-                        custom_fields=custom,
-                        created_at=now,
-                        updated_at=now,
-                    )
-                )
-                continue
-            contact.first_name = first or contact.first_name
-            contact.last_name = last or contact.last_name
-            contact.company = company or contact.company
-            contact.custom_fields = {**contact.custom_fields, **custom}
-            contact.updated_at = now
-            changed.append(contact)
-        Contact.objects.bulk_create(new)
-        Contact.objects.bulk_update(changed, ["first_name", "last_name", "company", "custom_fields", "updated_at"])
-        ContactImportMember.objects.bulk_create(
-            [ContactImportMember(contact_import=contact_import, contact=c) for c in [*new, *changed]]
-        )
-        created, updated = created + len(new), updated + len(changed)
-    return created, updated

@@ -87,7 +87,7 @@ def keyset_filter(fields: list[str], values: list[Any]) -> Q:
     `(k1, k2) > (v1, v2)` is an index condition on a (…, k1, k2) index, so the
     scan starts at the cursor even when many rows share k1 (a bulk import
     gives 100,000 contacts one created_at). Django 5.2's tuple lookups (made
-    for composite primary keys) write it, with a fallback for SQLite.
+    for composite primary keys) write it.
     """
     descending = fields[0].startswith("-")
     lookup = TupleLessThan if descending else TupleGreaterThan

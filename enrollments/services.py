@@ -16,7 +16,6 @@ transition records its webhook event in the same transaction.
 from __future__ import annotations
 
 import datetime
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +26,6 @@ from campaigns.models import Campaign, Outreach
 from contacts.models import Contact, ContactImport
 from contacts.mx import MxStatus, check_domains, domain_of
 from core.errors import ApplicationError
-from core.sqlvalues import to_db
 from webhooks import events
 from webhooks.services import webhook_events_record
 
@@ -106,9 +104,9 @@ def _enrollments_stamp(
     """
     ids = list(at_by_id)
     assignments = [f"{column} = CASE id {' '.join(['WHEN %s THEN %s'] * len(ids))} END"]
-    params = [to_db(value) for pk in ids for value in (pk, at_by_id[pk])]
+    params = [value for pk in ids for value in (pk, at_by_id[pk])]
     assignments += [f"{name} = %s" for name in sets]
-    params += [to_db(value) for value in sets.values()]
+    params += list(sets.values())
     sql = (
         f"UPDATE enrollments_enrollment SET {', '.join(assignments)} "
         f"WHERE id IN ({', '.join(['%s'] * len(ids))}) AND {where} RETURNING {_RETURNING}"
@@ -292,15 +290,6 @@ def enrollment_enroll_contact(
         ) from None
 
 
-# The few places raw SQL differs between PostgreSQL and SQLite (`make run`).
-_NEW_UUID_SQL = {"postgresql": "gen_random_uuid()", "sqlite": "lower(hex(randomblob(16)))"}
-_UUID_TYPE = {"postgresql": "uuid", "sqlite": "char(32)"}
-
-
-def _vendor(choices: dict[str, str]) -> str:
-    return choices.get(connection.vendor, choices["postgresql"])
-
-
 _CANDIDATES_SQL = """
 CREATE TEMP TABLE enroll_candidates AS
 SELECT c.id AS contact_id, c.email AS email, c.created_at AS created_at,
@@ -319,13 +308,13 @@ SELECT c.id AS contact_id, c.email AS email, c.created_at AS created_at,
        END AS skip_kind
 FROM contacts_contactimportmember m
 JOIN contacts_contact c ON c.id = m.contact_id
-WHERE m.contact_import_id = %(import_id)s AND c.subscribed = %(true)s AND c.account_id = %(account_id)s
+WHERE m.contact_import_id = %(import_id)s AND c.subscribed AND c.account_id = %(account_id)s
 """
 
 _INSERT_ENROLLMENTS_SQL = """
 INSERT INTO enrollments_enrollment
     (uuid, campaign_id, contact_id, status, batch_number, created_at, updated_at)
-SELECT {new_uuid}, %(campaign_id)s, contact_id, 'pending',
+SELECT gen_random_uuid(), %(campaign_id)s, contact_id, 'pending',
        %(first_batch)s + (ROW_NUMBER() OVER (ORDER BY created_at, contact_id) - 1) / %(batch_size)s,
        %(now)s, %(now)s
 FROM enroll_candidates WHERE skip_kind IS NULL
@@ -335,7 +324,7 @@ ON CONFLICT (campaign_id, contact_id) DO NOTHING
 
 _INSERT_SKIPS_SQL = """
 INSERT INTO enrollments_enrollmentskip (id, campaign_id, contact_id, email, kind, reason, created_at)
-SELECT {new_uuid}, %(campaign_id)s, c.contact_id, c.email, c.skip_kind,
+SELECT gen_random_uuid(), %(campaign_id)s, c.contact_id, c.email, c.skip_kind,
        COALESCE(r.reason, ''), %(now)s
 FROM enroll_candidates c LEFT JOIN enroll_mx_invalid r ON r.contact_id = c.contact_id
 WHERE c.skip_kind IS NOT NULL
@@ -372,37 +361,34 @@ def enrollments_enroll_import(
     enrolls run one after the other and never duplicate an enrollment or a skip.
     """
     mx_invalid = _mx_invalid_contacts(contact_import=contact_import, campaign=campaign)
-    new_uuid = _vendor(_NEW_UUID_SQL)
     with transaction.atomic(), connection.cursor() as cursor:
         locked, outreach = _lock_for_enrolling(campaign)
         highest = (
             Enrollment.objects.filter(campaign=locked).order_by("-batch_number").values_list("batch_number", flat=True)
         ).first() or 0
         params = {
-            "campaign_id": to_db(locked.pk),
-            "outreach_id": to_db(outreach.pk if outreach else None),
-            "import_id": to_db(contact_import.pk),
-            "account_id": to_db(locked.account_id),
-            "true": True,
+            "campaign_id": locked.pk,
+            "outreach_id": outreach.pk if outreach else None,
+            "import_id": contact_import.pk,
+            "account_id": locked.account_id,
             "first_batch": highest + 1,
             "batch_size": batch_size,
             "now": timezone.now(),
         }
-        cursor.execute(f"CREATE TEMP TABLE enroll_mx_invalid (contact_id {_vendor(_UUID_TYPE)}, reason varchar(255))")
+        cursor.execute("CREATE TEMP TABLE enroll_mx_invalid (contact_id uuid, reason varchar(255))")
         if mx_invalid:
-            rows = [(to_db(contact_id), reason) for contact_id, reason in mx_invalid]
-            cursor.executemany("INSERT INTO enroll_mx_invalid VALUES (%s, %s)", rows)
+            cursor.executemany("INSERT INTO enroll_mx_invalid VALUES (%s, %s)", mx_invalid)
         cursor.execute(_CANDIDATES_SQL, params)
-        cursor.execute(_INSERT_ENROLLMENTS_SQL.format(new_uuid=new_uuid), params)
+        cursor.execute(_INSERT_ENROLLMENTS_SQL, params)
         enrolled = max(cursor.rowcount, 0)
-        cursor.execute(_INSERT_SKIPS_SQL.format(new_uuid=new_uuid), params)
+        cursor.execute(_INSERT_SKIPS_SQL, params)
         cursor.execute(
             "SELECT c.contact_id, c.email, c.skip_kind, r.reason FROM enroll_candidates c "
             "LEFT JOIN enroll_mx_invalid r ON r.contact_id = c.contact_id "
             "WHERE c.skip_kind IS NOT NULL ORDER BY c.created_at, c.contact_id"
         )
         skipped = [
-            {"contact_id": str(uuid.UUID(str(contact_id))), "email": email, "reason": reason or SKIP_REASONS[kind]}
+            {"contact_id": str(contact_id), "email": email, "reason": reason or SKIP_REASONS[kind]}
             for contact_id, email, kind, reason in cursor.fetchall()
         ]
         cursor.execute("DROP TABLE enroll_candidates")

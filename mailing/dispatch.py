@@ -18,17 +18,15 @@
   which case the sequence simply continues. Step N is at step 1 + the
   cumulative `delay_minutes` of steps 2..N.
 
-Two implementations of the same algorithm: on PostgreSQL one
-`INSERT … SELECT` (generate_series for the slots, window functions for the
-ranks and cumulative gaps); on other backends (SQLite under `make run`) a
-plain Python loop and `bulk_create`, fine for a demo-sized batch.
-Everything else (refusals, MX re-check, the campaign's activation) is shared.
+The rows are written by one `INSERT … SELECT` (generate_series for the
+slots, window functions for the ranks and cumulative gaps); the plan (how
+many free slots each credential has on each day, and each day's anchor) is
+computed in Python from one GROUP BY and passed in as arrays.
 """
 
 from __future__ import annotations
 
 import datetime
-import random
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,12 +66,11 @@ def _refuse(code: str, message: str, status_code: int = 422) -> ApplicationError
     return ApplicationError(message, code=code, status_code=status_code)
 
 
-# An enrollment without a send yet. On PostgreSQL, OFFSET 0 keeps this a lookup of each enrollment in
-# the (enrollment, step) index: as an anti-join it is planned from statistics, and stale ones (the
-# table analyzed empty, then filled before autovacuum looks again) made it compare every enrollment
-# with every send (100k x 300k ran for over ten minutes, with the campaign row locked).
-_NO_SEND_YET = "NOT EXISTS (SELECT 1 FROM mailing_scheduledsend s WHERE s.enrollment_id = {enrollment}.id{fence})"
-_FENCE = {"postgresql": " OFFSET 0"}
+# An enrollment without a send yet. OFFSET 0 keeps this a lookup of each enrollment in the
+# (enrollment, step) index: as an anti-join it is planned from statistics, and stale ones (the table
+# analyzed empty, then filled before autovacuum looks again) made it compare every enrollment with
+# every send (100k x 300k ran for over ten minutes, with the campaign row locked).
+_NO_SEND_YET = "NOT EXISTS (SELECT 1 FROM mailing_scheduledsend s WHERE s.enrollment_id = {enrollment}.id OFFSET 0)"
 
 
 def _undispatched(campaign: Campaign):
@@ -82,7 +79,7 @@ def _undispatched(campaign: Campaign):
     The condition names the enrollments table itself: use this queryset as the outer query, not as a
     subquery (where Django would give the table an alias).
     """
-    no_send_yet = _NO_SEND_YET.format(enrollment=Enrollment._meta.db_table, fence=_FENCE.get(connection.vendor, ""))
+    no_send_yet = _NO_SEND_YET.format(enrollment=Enrollment._meta.db_table)
     return Enrollment.objects.filter(
         RawSQL(no_send_yet, [], output_field=BooleanField()),  # noqa: S611 (constant SQL, no input)
         campaign=campaign,
@@ -203,52 +200,13 @@ SELECT gen_random_uuid(), %(campaign_id)s, t.enrollment_id, st.step_id, t.cred_i
        t.step1_at + make_interval(mins => st.cum_minutes), 0,
        NULL, NULL, '', '', NULL, %(now)s, %(now)s
 FROM timed t CROSS JOIN unnest(%(step_ids)s::uuid[], %(step_minutes)s::int[]) AS st(step_id, cum_minutes)
-""".replace("{no_send_yet}", _NO_SEND_YET.format(enrollment="e", fence=_FENCE["postgresql"]))
+""".replace("{no_send_yet}", _NO_SEND_YET.format(enrollment="e"))
 
 
 def _write_sql(params: dict[str, Any]) -> int:
     with connection.cursor() as cursor:
         cursor.execute(_INSERT_SQL, params)
         return cursor.rowcount
-
-
-def _write_python(campaign: Campaign, batch_number: int, caps, anchors, steps, cumulative, now) -> int:
-    """The same algorithm as `_INSERT_SQL`, in Python (portable; for small batches)."""
-    slots = sorted(
-        ((day, j, order, cred) for day, order, cred, free in caps for j in range(free)),
-        key=lambda s: (s[0], s[1], s[2]),
-    )
-    targets = list(
-        _undispatched(campaign)
-        .filter(batch_number=batch_number)
-        .order_by("created_at", "id")
-        .values_list("id", flat=True)
-    )
-    rows, cum, base, current_day = [], 0.0, None, None
-    for position, (enrollment_id, (day, _, _, cred)) in enumerate(zip(targets, slots, strict=False)):
-        if position:
-            cum += random.uniform(campaign.min_wait_seconds, campaign.max_wait_seconds)  # noqa: S311 (pacing, not secrecy)
-        if day != current_day:
-            current_day = day
-            candidate = anchors[day].timestamp() - cum
-            base = candidate if base is None else max(base, candidate)
-        step1_at = datetime.datetime.fromtimestamp(base + cum, tz=datetime.UTC)
-        for step, minutes in zip(steps, cumulative, strict=True):
-            rows.append(
-                ScheduledSend(
-                    campaign=campaign,
-                    enrollment_id=enrollment_id,
-                    step=step,
-                    smtp_credential_id=cred,
-                    send_at=step1_at + datetime.timedelta(minutes=minutes),
-                )
-            )
-    for start in range(0, len(rows), 500):
-        chunk = rows[start : start + 500]
-        ScheduledSend.objects.bulk_create(chunk)
-        # auto_now_add stamped its own clock; the dispatch summary finds this dispatch's rows by `now`
-        ScheduledSend.objects.filter(pk__in=[row.pk for row in chunk]).update(created_at=now)
-    return len(rows)
 
 
 def campaign_dispatch(
@@ -293,26 +251,23 @@ def campaign_dispatch(
         for index, step in enumerate(steps):
             total += step.delay_minutes if index else 0
             cumulative.append(total)
-        if connection.vendor == "postgresql":
-            written = _write_sql(
-                {
-                    "cap_day": [c[0] for c in caps],
-                    "cap_order": [c[1] for c in caps],
-                    "cap_cred": [c[2] for c in caps],
-                    "cap_free": [c[3] for c in caps],
-                    "anchor_day": list(anchors),
-                    "anchor_at": list(anchors.values()),
-                    "campaign_id": locked.pk,
-                    "batch": batch_number,
-                    "min_wait": float(locked.min_wait_seconds),
-                    "max_wait": float(locked.max_wait_seconds),
-                    "step_ids": [s.pk for s in steps],
-                    "step_minutes": cumulative,
-                    "now": now,
-                }
-            )
-        else:
-            written = _write_python(locked, batch_number, caps, anchors, steps, cumulative, now)
+        written = _write_sql(
+            {
+                "cap_day": [c[0] for c in caps],
+                "cap_order": [c[1] for c in caps],
+                "cap_cred": [c[2] for c in caps],
+                "cap_free": [c[3] for c in caps],
+                "anchor_day": list(anchors),
+                "anchor_at": list(anchors.values()),
+                "campaign_id": locked.pk,
+                "batch": batch_number,
+                "min_wait": float(locked.min_wait_seconds),
+                "max_wait": float(locked.max_wait_seconds),
+                "step_ids": [s.pk for s in steps],
+                "step_minutes": cumulative,
+                "now": now,
+            }
+        )
         campaign_status_change(campaign_id=locked.pk, to=Campaign.Status.ACTIVE)
         result = _summary(locked, steps, batch_number, now, written, mx_bounced)
     campaign.refresh_from_db(fields=["status", "activated_at", "completed_at"])

@@ -8,7 +8,7 @@ aggregating the enrollments themselves.
 PostgreSQL: statement-level triggers over transition tables, so a 100,000-row
 INSERT … SELECT costs one grouped upsert, not 100,000. Keys are upserted in
 key order (no deadlock between two statements touching the same keys); rows
-whose count reaches zero are deleted. SQLite (`make run`): row-level triggers.
+whose count reaches zero are deleted.
 """
 
 from django.db import migrations
@@ -94,55 +94,13 @@ DROP FUNCTION IF EXISTS enrollments_tally_apply();
 """
 
 
-def _sqlite_upsert(alias: str, sign: str) -> str:
-    return (
-        f"INSERT INTO enrollments_enrollmenttally ({KEY}, n) VALUES ("
-        f"{alias}.campaign_id, {alias}.batch_number, {alias}.status, "
-        f"COALESCE({alias}.smtp_credential_id, '{NIL.replace('-', '')}'), "
-        f"{alias}.sent_at IS NOT NULL, {alias}.opened_at IS NOT NULL, {alias}.replied_at IS NOT NULL, {sign}1) "
-        f"ON CONFLICT ({KEY}) DO UPDATE SET n = n + excluded.n;"
-    )
-
-
-SQLITE_FORWARD = [
-    f"""CREATE TRIGGER enrollments_tally_insert AFTER INSERT ON enrollments_enrollment BEGIN
-        {_sqlite_upsert("NEW", "")}
-    END;""",
-    f"""CREATE TRIGGER enrollments_tally_update AFTER UPDATE OF
-        campaign_id, batch_number, status, smtp_credential_id, sent_at, opened_at, replied_at
-        ON enrollments_enrollment BEGIN
-        {_sqlite_upsert("OLD", "-")}
-        {_sqlite_upsert("NEW", "")}
-        DELETE FROM enrollments_enrollmenttally WHERE n = 0 AND campaign_id = OLD.campaign_id;
-    END;""",
-    f"""CREATE TRIGGER enrollments_tally_delete AFTER DELETE ON enrollments_enrollment BEGIN
-        {_sqlite_upsert("OLD", "-")}
-        DELETE FROM enrollments_enrollmenttally WHERE n = 0 AND campaign_id = OLD.campaign_id;
-    END;""",
-]
-
-SQLITE_REVERSE = [
-    "DROP TRIGGER IF EXISTS enrollments_tally_insert;",
-    "DROP TRIGGER IF EXISTS enrollments_tally_update;",
-    "DROP TRIGGER IF EXISTS enrollments_tally_delete;",
-]
-
-
 def forward(apps, schema_editor):
-    vendor = schema_editor.connection.vendor
-    if vendor == "postgresql":
-        for statement in PG_FORWARD.split("\n--\n"):
-            schema_editor.execute(statement)
-    elif vendor == "sqlite":
-        for statement in SQLITE_FORWARD:
-            schema_editor.execute(statement)
-    else:  # pragma: no cover
-        raise NotImplementedError(f"No tally triggers for {vendor}.")
+    for statement in PG_FORWARD.split("\n--\n"):
+        schema_editor.execute(statement)
 
 
 def reverse(apps, schema_editor):
-    vendor = schema_editor.connection.vendor
-    for statement in PG_REVERSE.strip().splitlines() if vendor == "postgresql" else SQLITE_REVERSE:
+    for statement in PG_REVERSE.strip().splitlines():
         schema_editor.execute(statement)
 
 

@@ -11,7 +11,6 @@ from django.utils import timezone
 
 from campaigns.models import Campaign
 from enrollments.models import Enrollment
-from mailing.dispatch import _write_python
 from mailing.models import AccountMonth, ScheduledSend
 from tests.servers.dns_responder import DnsResponder
 
@@ -199,23 +198,6 @@ def test_mx_is_checked_at_dispatch_and_domains_without_mx_are_bounced_without_se
     assert bounced.status == "bounced" and bounced.bounce_reason.startswith("mx_invalid")
     assert not ScheduledSend.objects.filter(enrollment=bounced).exists()
     assert ScheduledSend.objects.filter(enrollment_id__in=[e.pk for e in good]).count() == 2
-
-
-def test_the_portable_path_plans_the_same_slots_as_the_sql(owner, smtp_server):
-    """SQLite (`make run`) writes with `_write_python`; its plan must match the SQL's."""
-    from mailing import dispatch as d
-
-    campaign = make_campaign(owner, smtp_server, credentials=2, daily_limit=2)
-    enroll_contacts(campaign, 5)
-    steps = list(campaign.sequence_steps.order_by("position"))
-    credentials = list(campaign.smtp_credentials.order_by("created_at", "id"))
-    now = timezone.now()
-    caps, anchors = d._slot_plan(campaign, credentials, steps[0], 5, now)
-    assert _write_python(campaign, 1, caps, anchors, steps, [0], now) == 5
-    # The i-th enrollment (by created_at, id) takes the i-th slot; with no jitter their times tie.
-    rows = list(ScheduledSend.objects.filter(campaign=campaign).order_by("enrollment__created_at", "enrollment_id"))
-    assert [timezone.localdate(r.send_at) for r in rows].count(timezone.localdate(now)) == 4
-    assert [r.smtp_credential_id for r in rows[:4]] == [credentials[0].pk, credentials[1].pk] * 2
 
 
 def test_dispatch_stays_an_index_lookup_when_statistics_say_the_sends_table_is_empty(api, owner, smtp_server):

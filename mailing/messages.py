@@ -1,6 +1,6 @@
 """Building the MIME message for one send.
 
-Pure apart from the tracking URLs: the sender (and test_send) pass everything
+Pure apart from the tracking URLs: the sender (and trial_sends) pass everything
 in. A message is multipart/alternative (text first, then HTML), both parts
 UTF-8 and quoted-printable so no line exceeds SMTP's 998 octets, with CRLF
 line ends, ready for `smtplib.SMTP.data`.

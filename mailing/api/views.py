@@ -10,7 +10,7 @@ from rest_framework.response import Response
 
 from campaigns.api.actions import CampaignActionViewSet
 from core.schema import MALFORMED_JSON, VALIDATION_FAILED, error_responses
-from mailing import dispatch, scheduling, selectors, test_send
+from mailing import dispatch, scheduling, selectors, trial_sends
 from mailing.models import ScheduledSend
 
 from .serializers import (
@@ -124,7 +124,7 @@ class CampaignSendingViewSet(CampaignActionViewSet):
     def test_send(self, request, campaign_id=None):
         campaign = self.campaign()
         data = TestSendInputSerializer.validate_input(request.data)
-        result = test_send.campaign_test_send(campaign=campaign, emails=data["emails"])
+        result = trial_sends.campaign_test_send(campaign=campaign, emails=data["emails"])
         return Response(TestSendResultSerializer(result).data)
 
     @extend_schema(

@@ -9,9 +9,11 @@ enqueued after the commit; if the broker loses it (Redis restarted or
 flushed), the lease expires and the row is claimed again, because a
 `queued` row has not been handed to any server yet.
 
-Only rows of active campaigns through enabled credentials are claimed:
-a paused campaign's due rows wait for resume, a disabled credential's rows
-wait for re-enabling (or are moved by the bounce-rate guard).
+Only rows of active campaigns through enabled credentials are claimed
+(`mailing.eligibility.CLAIMABLE`, the same conditions the worker checks
+again before it sends): a paused campaign's due rows wait for resume, a
+disabled credential's rows wait for re-enabling (or are moved by the
+bounce-rate guard).
 
 Expired leases: `queued` → `scheduled` (safe: the worker commits `sending`
 before it hands anything over); `sending` → `unknown` (the outcome is not
@@ -33,8 +35,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from campaigns.models import Campaign
-
+from .eligibility import CLAIMABLE, where
 from .models import ScheduledSend
 from .outcomes import sent_outcomes_reap
 
@@ -68,12 +69,10 @@ def sends_reap_expired_leases(*, now: datetime.datetime | None = None) -> tuple[
     return requeued, unknown
 
 
-_CLAIM_SQL = """
+_CLAIM_SQL = f"""
 WITH due AS (
     SELECT s.id FROM mailing_scheduledsend s
-    JOIN campaigns_campaign c ON c.id = s.campaign_id
-    JOIN campaigns_smtpcredential k ON k.id = s.smtp_credential_id
-    WHERE s.status = 'scheduled' AND s.send_at <= %(now)s AND c.status = 'active' AND k.disabled_at IS NULL
+    WHERE s.status = 'scheduled' AND s.send_at <= %(now)s AND {where(CLAIMABLE)}
     ORDER BY s.send_at
     LIMIT %(limit)s
     FOR UPDATE OF s SKIP LOCKED
@@ -87,25 +86,9 @@ RETURNING s.id, s.smtp_credential_id
 
 def _claim_chunk(now: datetime.datetime, token: str, limit: int) -> list[tuple[Any, Any]]:
     lease = now + datetime.timedelta(seconds=settings.MAILING_LEASE_SECONDS)
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(_CLAIM_SQL, {"now": now, "limit": limit, "token": token, "lease": lease})
-            return cursor.fetchall()
-    # SQLite (`make run`): one writer at a time, so a plain select-then-update is already exclusive.
-    ids = list(
-        ScheduledSend.objects.filter(
-            status=Status.SCHEDULED,
-            send_at__lte=now,
-            campaign__status=Campaign.Status.ACTIVE,
-            smtp_credential__disabled_at__isnull=True,
-        )
-        .order_by("send_at")
-        .values_list("id", "smtp_credential_id")[:limit]
-    )
-    ScheduledSend.objects.filter(pk__in=[i for i, _ in ids], status=Status.SCHEDULED).update(
-        status=Status.QUEUED, claimed_by=token, lease_until=lease, updated_at=now
-    )
-    return ids
+    with connection.cursor() as cursor:
+        cursor.execute(_CLAIM_SQL, {"now": now, "limit": limit, "token": token, "lease": lease})
+        return cursor.fetchall()
 
 
 def sends_claim_due(

@@ -76,15 +76,25 @@ def _reserve_up_to(rows, *, wanted: int, limit: int | None) -> int:
 class Allowance:
     """A worker's reservations for one chunk of one credential (module docstring).
 
-    `take` before each sending commit; `give_back` when the message then did
-    not go out after all; `close` when the chunk ends. The counter rows must
-    exist (`limits_ensure_rows`).
+    `today` for the day a message counts against (its counter rows created
+    on first sight); `take` before each sending commit; `give_back` when the
+    message then did not go out after all; `close` when the chunk ends.
     """
 
     def __init__(self, *, credential: SmtpCredential, account: Account) -> None:
         self.credential, self.account = credential, account
+        self.zone = account_zone(account)
+        self.ensured: set[datetime.date] = set()  # days whose counter rows exist
         self.days: dict[datetime.date, int] = {}  # reserved and not used yet, per day
         self.months: dict[datetime.date, int] = {}
+
+    def today(self) -> datetime.date:
+        """The account's current day (its time zone), with its counter rows (`limits_ensure_rows`)."""
+        day = local_day(self.zone, timezone.now())
+        if day not in self.ensured:
+            limits_ensure_rows(credential=self.credential, account=self.account, day=day)
+            self.ensured.add(day)
+        return day
 
     def _day_rows(self, day: datetime.date):
         return SmtpCredentialDay.objects.filter(smtp_credential=self.credential, day=day)

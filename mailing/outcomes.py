@@ -16,22 +16,25 @@ that got there first is respected), the per-day counters, the state-machine
 transition with its webhook event, and canceling the rest of a stopped
 sequence. After the commit, the bounce-rate guard runs when anything bounced.
 
-Kinds: `bounced` (5xx for the recipient); `retried` (connect, auth, 4xx:
-back to `scheduled` with exponential backoff until `MAILING_MAX_ATTEMPTS`,
-then `failed`); `unknown` (DATA interrupted); `deferred` (a limit was
-reached: next day, or next month for the plan limit, later steps shifted
-alike); `requeued` (campaign paused or credential disabled: back to
+The kinds (`Kind`), each written by its own handler (`_HANDLERS`): `bounced`
+(5xx for the recipient); `retried` (connect, auth, 4xx: back to `scheduled`
+with exponential backoff until `MAILING_MAX_ATTEMPTS`, then `failed`);
+`unknown` (DATA interrupted); `deferred` (a limit was reached: next day, or
+next month for the plan limit, later steps shifted alike; or step 1 has not
+gone out yet); `requeued` (campaign paused or credential disabled: back to
 `scheduled` as it was); `canceled` (the enrollment stopped); `lost` (the row
-is no longer this worker's: nothing to do).
+is no longer this worker's: nothing to do). Why a row was refused is
+`mailing.eligibility`'s answer.
 """
 
 from __future__ import annotations
 
 import datetime
+import enum
 import random
 from collections import Counter
-from collections.abc import Collection
-from dataclasses import dataclass
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
@@ -40,8 +43,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import Account
-from campaigns.models import Campaign, SmtpCredential
-from core.sqlvalues import datetime_from_db, to_db, uuid_from_db
+from campaigns.models import SmtpCredential
 from enrollments.models import Enrollment
 from enrollments.services import enrollments_complete, enrollments_transition
 
@@ -56,51 +58,35 @@ from .services import (
 
 Status = ScheduledSend.Status
 MAX_BACKOFF = datetime.timedelta(hours=6)
+# Reasons (`Outcome.reason`) the recording acts on: a follow-up waits longer for an operator's
+# decision on step 1; a credential found disabled has its sends moved to the others.
 FIRST_STEP_UNKNOWN = "first_step_unknown"
+CREDENTIAL_DISABLED = "credential_disabled"
+
+
+class Kind(enum.StrEnum):
+    """What became of a claimed row (module docstring)."""
+
+    SENT = "sent"
+    BOUNCED = "bounced"
+    RETRIED = "retried"
+    UNKNOWN = "unknown"
+    DEFERRED = "deferred"
+    REQUEUED = "requeued"
+    CANCELED = "canceled"
+    LOST = "lost"
 
 
 @dataclass
 class Outcome:
-    kind: str
+    kind: Kind
     row: ScheduledSend
     error: str = ""
     day: datetime.date | None = None
     reserved: bool = False  # the sending commit reserved the limits
     at: datetime.datetime | None = None
     connection_failed: bool = False
-    limit: str = ""  # for `deferred`: which limit
-
-
-def refusal(*, row: ScheduledSend, refused: str, day: datetime.date, worker: str) -> Outcome:
-    """Why the `sending` commit did not happen, as an outcome to record."""
-    if refused in (limits.DAILY_LIMIT, limits.PLAN_LIMIT):
-        return Outcome(kind="deferred", row=row, day=day, limit=refused, error=f"{refused} reached")
-    fresh = (
-        ScheduledSend.objects.select_related("campaign", "smtp_credential", "enrollment__contact")
-        .filter(pk=row.pk)
-        .first()
-    )
-    if fresh is None or fresh.status != Status.QUEUED or fresh.claimed_by != worker:
-        return Outcome(kind="lost", row=row)
-    if fresh.campaign.status != Campaign.Status.ACTIVE:
-        return Outcome(kind="requeued", row=row, error=f"campaign {fresh.campaign.status}")
-    if fresh.smtp_credential is None or fresh.smtp_credential.disabled_at is not None:
-        return Outcome(kind="requeued", row=row, error="credential disabled")
-    enrollment = fresh.enrollment
-    if enrollment.status == Enrollment.Status.PENDING and row.step.position > 1:
-        first = ScheduledSend.objects.filter(enrollment_id=row.enrollment_id, step__position=1).first()
-        if first is not None and first.status == Status.UNKNOWN:
-            # Only an operator can settle step 1 (release or cancel it): look again in a few hours.
-            return Outcome(
-                kind="deferred",
-                row=row,
-                day=day,
-                limit=FIRST_STEP_UNKNOWN,
-                error="step 1's outcome is unknown: waiting for an operator to release or cancel it",
-            )
-        # A follow-up whose first message has not gone out yet (deferred or retrying): wait for it.
-        return Outcome(kind="deferred", row=row, day=day, limit="first_step_pending", error="step 1 not sent yet")
-    return Outcome(kind="canceled", row=row, error=f"enrollment stopped ({enrollment.status})")
+    reason: str = ""  # why it was deferred or requeued: a limit, or the eligibility condition it failed
 
 
 def backoff(attempts: int) -> datetime.timedelta:
@@ -137,13 +123,13 @@ def sent_outcomes_apply(*, credential: SmtpCredential, worker: str) -> int:
     """Apply the consequences of the messages `worker` sent through `credential` (`_apply_sent`)."""
     return _apply_sent(
         "smtp_credential_id = %(credential)s AND claimed_by = %(worker)s",
-        {"credential": to_db(credential.pk), "worker": worker},
+        {"credential": credential.pk, "worker": worker},
     )
 
 
 def sent_outcomes_reap(*, now: datetime.datetime) -> int:
     """Apply the consequences that workers which died (their lease ran out before `now`) left pending."""
-    return _apply_sent("lease_until < %(before)s", {"before": to_db(now)})
+    return _apply_sent("lease_until < %(before)s", {"before": now})
 
 
 def sent_outcomes_settle(*, enrollment_ids: Collection[int]) -> int:
@@ -168,11 +154,8 @@ def _apply_sent(claimed: str, params: dict[str, Any]) -> int:
     """
     with transaction.atomic():
         with connection.cursor() as cursor:
-            cursor.execute(_CLAIM_SENT_SQL.format(claimed=claimed), {**params, "now": to_db(timezone.now())})
-            rows = [
-                (enrollment, datetime_from_db(at), uuid_from_db(credential), position, last, uuid_from_db(account))
-                for enrollment, at, credential, position, last, account in cursor
-            ]
+            cursor.execute(_CLAIM_SENT_SQL.format(claimed=claimed), {**params, "now": timezone.now()})
+            rows = cursor.fetchall()
         if not rows:
             return 0
         by_credential: dict[Any, dict[int, datetime.datetime]] = {}
@@ -198,117 +181,146 @@ def _apply_sent(claimed: str, params: dict[str, Any]) -> int:
     return len(rows)
 
 
-def _deferred_until(outcome: Outcome, zone, campaign: Campaign, spread: float) -> datetime.datetime:
+def _deferred_until(outcome: Outcome, zone, spread: float) -> datetime.datetime:
     now = timezone.now()
-    if outcome.limit == limits.PLAN_LIMIT:
+    if outcome.reason == limits.PLAN_LIMIT:
         start = limits.day_start(zone, limits.next_month(limits.month_of(outcome.day)))
-    elif outcome.limit == limits.DAILY_LIMIT:
+    elif outcome.reason == limits.DAILY_LIMIT:
         start = limits.day_start(zone, outcome.day + datetime.timedelta(days=1))
-    elif outcome.limit == FIRST_STEP_UNKNOWN:
+    elif outcome.reason == FIRST_STEP_UNKNOWN:
         return now + MAX_BACKOFF
     else:
         return now + datetime.timedelta(seconds=settings.MAILING_RETRY_BASE_SECONDS)
     return start + datetime.timedelta(seconds=spread)
 
 
-def _apply(outcome: Outcome, credential: SmtpCredential, worker: str, zone, spreads: dict) -> str | None:
-    """Write one outcome (any kind but `sent`: `sent_outcomes_apply`); returns "bounced" when it bumps that counter."""
+@dataclass
+class _Batch:
+    """What the handlers of one `record` batch share, and what they leave for after it."""
+
+    credential: SmtpCredential
+    worker: str
+    zone: Any
+    spreads: dict[str, float] = field(default_factory=dict)  # the jitter of the deferred rows so far, per reason
+    bounced: Counter[datetime.date] = field(default_factory=Counter)  # bounces to count, per day
+    credential_disabled: bool = False  # a row was put back because the credential is disabled
+
+
+def _bounced(outcome: Outcome, batch: _Batch) -> None:
+    row, now = outcome.row, timezone.now()
+    source = (Status.SENDING, Status.UNKNOWN) if outcome.reserved else (Status.QUEUED,)
+    moved = _mine(row, batch.worker, *source).update(
+        status=Status.BOUNCED, last_error=outcome.error, lease_until=None, updated_at=now
+    )
+    if not moved:
+        return
+    enrollment_bounce(
+        enrollment_id=row.enrollment_id,
+        reason=outcome.error,
+        at=now,
+        step=row.step.position,
+        smtp_credential_id=batch.credential.pk,
+    )
+    batch.bounced[outcome.day] += 1
+
+
+def _retried(outcome: Outcome, batch: _Batch) -> None:
     row, now = outcome.row, timezone.now()
     position = row.step.position
-    if outcome.kind == "bounced":
-        source = (Status.SENDING, Status.UNKNOWN) if outcome.reserved else (Status.QUEUED,)
-        moved = _mine(row, worker, *source).update(
-            status=Status.BOUNCED, last_error=outcome.error, lease_until=None, updated_at=now
+    source = (Status.SENDING,) if outcome.reserved else (Status.QUEUED,)
+    attempts = row.attempts + 1
+    if attempts >= settings.MAILING_MAX_ATTEMPTS:
+        moved = _mine(row, batch.worker, *source).update(
+            status=Status.FAILED, attempts=attempts, last_error=outcome.error, lease_until=None, updated_at=now
         )
-        if not moved:
-            return None
-        enrollment_bounce(
-            enrollment_id=row.enrollment_id,
-            reason=outcome.error,
-            at=now,
-            step=position,
-            smtp_credential_id=credential.pk,
-        )
-        return "bounced"
-    if outcome.kind == "retried":
-        source = (Status.SENDING,) if outcome.reserved else (Status.QUEUED,)
-        attempts = row.attempts + 1
-        if attempts >= settings.MAILING_MAX_ATTEMPTS:
-            moved = _mine(row, worker, *source).update(
-                status=Status.FAILED, attempts=attempts, last_error=outcome.error, lease_until=None, updated_at=now
+        if moved:
+            scheduled_sends_cancel_for_enrollment(
+                enrollment_id=row.enrollment_id, reason=f"step {position} failed: {outcome.error}"
             )
-            if moved:
-                scheduled_sends_cancel_for_enrollment(
-                    enrollment_id=row.enrollment_id, reason=f"step {position} failed: {outcome.error}"
-                )
-        else:
-            delay = backoff(attempts)
-            moved = _mine(row, worker, *source).update(
-                status=Status.SCHEDULED,
-                attempts=attempts,
-                last_error=outcome.error,
-                send_at=now + delay,
-                claimed_by="",
-                lease_until=None,
-                updated_at=now,
-            )
-            if moved:
-                _shift_later_steps(row, max(now + delay - row.send_at, datetime.timedelta(0)))
-        if moved and outcome.reserved:
-            limits.limits_release(
-                credential_id=credential.pk,
-                account_id=row.campaign.account_id,
-                day=outcome.day,
-                first_message=position == 1,
-            )
-        return None
-    if outcome.kind == "unknown":
-        _mine(row, worker, Status.SENDING).update(status=Status.UNKNOWN, last_error=outcome.error, updated_at=now)
-        return None
-    if outcome.kind == "deferred":
-        spreads[outcome.limit] = spreads.get(outcome.limit, 0.0) + random.uniform(  # noqa: S311
-            row.campaign.min_wait_seconds, row.campaign.max_wait_seconds
-        )
-        until = _deferred_until(outcome, zone, row.campaign, spreads[outcome.limit])
-        moved = _mine(row, worker, Status.QUEUED).update(
+    else:
+        delay = backoff(attempts)
+        moved = _mine(row, batch.worker, *source).update(
             status=Status.SCHEDULED,
-            send_at=until,
+            attempts=attempts,
+            last_error=outcome.error,
+            send_at=now + delay,
             claimed_by="",
             lease_until=None,
-            last_error=outcome.error,
             updated_at=now,
         )
         if moved:
-            _shift_later_steps(row, max(until - row.send_at, datetime.timedelta(0)))
-        return None
-    if outcome.kind == "requeued":
-        _mine(row, worker, Status.QUEUED).update(
-            status=Status.SCHEDULED, claimed_by="", lease_until=None, updated_at=now
+            _shift_later_steps(row, max(now + delay - row.send_at, datetime.timedelta(0)))
+    if moved and outcome.reserved:
+        limits.limits_release(
+            credential_id=batch.credential.pk,
+            account_id=row.campaign.account_id,
+            day=outcome.day,
+            first_message=position == 1,
         )
-        return None
-    if outcome.kind == "canceled":
-        scheduled_sends_cancel_for_enrollment(enrollment_id=row.enrollment_id, reason=outcome.error)
-    return None
+
+
+def _unknown(outcome: Outcome, batch: _Batch) -> None:
+    _mine(outcome.row, batch.worker, Status.SENDING).update(
+        status=Status.UNKNOWN, last_error=outcome.error, updated_at=timezone.now()
+    )
+
+
+def _deferred(outcome: Outcome, batch: _Batch) -> None:
+    row, now = outcome.row, timezone.now()
+    batch.spreads[outcome.reason] = batch.spreads.get(outcome.reason, 0.0) + random.uniform(  # noqa: S311
+        row.campaign.min_wait_seconds, row.campaign.max_wait_seconds
+    )
+    until = _deferred_until(outcome, batch.zone, batch.spreads[outcome.reason])
+    moved = _mine(row, batch.worker, Status.QUEUED).update(
+        status=Status.SCHEDULED,
+        send_at=until,
+        claimed_by="",
+        lease_until=None,
+        last_error=outcome.error,
+        updated_at=now,
+    )
+    if moved:
+        _shift_later_steps(row, max(until - row.send_at, datetime.timedelta(0)))
+
+
+def _requeued(outcome: Outcome, batch: _Batch) -> None:
+    _mine(outcome.row, batch.worker, Status.QUEUED).update(
+        status=Status.SCHEDULED, claimed_by="", lease_until=None, updated_at=timezone.now()
+    )
+    batch.credential_disabled |= outcome.reason == CREDENTIAL_DISABLED
+
+
+def _canceled(outcome: Outcome, batch: _Batch) -> None:
+    scheduled_sends_cancel_for_enrollment(enrollment_id=outcome.row.enrollment_id, reason=outcome.error)
+
+
+def _lost(outcome: Outcome, batch: _Batch) -> None:
+    """The row is no longer this worker's (a reaper or an operator got there first): nothing to write."""
+
+
+# One handler per kind; `sent` has none here: `sent_outcomes_apply` applies those set-based.
+_HANDLERS: dict[Kind, Callable[[Outcome, _Batch], None]] = {
+    Kind.BOUNCED: _bounced,
+    Kind.RETRIED: _retried,
+    Kind.UNKNOWN: _unknown,
+    Kind.DEFERRED: _deferred,
+    Kind.REQUEUED: _requeued,
+    Kind.CANCELED: _canceled,
+    Kind.LOST: _lost,
+}
 
 
 def record(batch: list[Outcome], *, credential: SmtpCredential, worker: str) -> None:
-    """Write `batch` in one transaction (module docstring), then run the bounce-rate guard if needed."""
-    zone = limits.account_zone(credential.campaign.account)
-    counters: dict[tuple[datetime.date, str], int] = {}
-    spreads: dict[str, float] = {}
-    requeued_disabled = False
+    """Write `batch` (any kind but `sent`) in one transaction, then run the bounce-rate guard if needed."""
+    shared = _Batch(credential=credential, worker=worker, zone=limits.account_zone(credential.campaign.account))
     with transaction.atomic():
         for outcome in batch:
-            counter = _apply(outcome, credential, worker, zone, spreads)
-            if counter:
-                key = (outcome.day, counter)
-                counters[key] = counters.get(key, 0) + 1
-            requeued_disabled |= outcome.kind == "requeued" and "credential" in outcome.error
-        for (day, counter), n in counters.items():
-            limits.count_outcome(credential_id=credential.pk, day=day, **{counter: n})
-    if requeued_disabled:
+            _HANDLERS[outcome.kind](outcome, shared)
+        for day, bounced in shared.bounced.items():
+            limits.count_outcome(credential_id=credential.pk, day=day, bounced=bounced)
+    if shared.credential_disabled:
         credential.refresh_from_db(fields=["disabled_at"])
         if credential.disabled_at is not None:
             scheduled_sends_reassign(from_credential=credential)
-    if any(key[1] == "bounced" for key in counters):
+    if shared.bounced:
         smtp_credential_check_bounce_rate(smtp_credential_id=credential.pk)

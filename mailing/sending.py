@@ -9,11 +9,12 @@ For each row, in `send_at` order (DESIGN.md, "The send pipeline"):
    conditional UPDATEs, the unused rest given back at the end).
 3. The `sending` commit, just before the message is handed over: one
    statement (`_ADVANCE_SQL`) moves this row `queued → sending` with its new
-   Message-ID and a short lease, re-checking everything (still claimed by
-   this worker, campaign active, credential enabled, enrollment still
-   eligible, contact subscribed), and marks the previous message the server
-   took `sent`. If the row was refused, the envelope is RSET and the row is
-   deferred, put back or canceled (`mailing.outcomes.refusal`).
+   Message-ID and a short lease, re-checking everything
+   (`mailing.eligibility`: still claimed by this worker, campaign active,
+   credential enabled, enrollment still eligible, contact subscribed), and
+   marks the previous message the server took `sent`. If the row was
+   refused, the envelope is RSET and the row is deferred, put back or
+   canceled, as the condition it failed says (`mailing.eligibility.refusal`).
 4. DATA. Accepted → `sent`, written by the next row's statement (or at the
    end of the chunk); 5xx → bounced; 4xx → retry (reservation given back);
    a broken connection or timeout during DATA → `unknown`: the server may
@@ -40,22 +41,21 @@ import smtplib
 import socket
 import threading
 import time
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
 from django.conf import settings
 from django.db import connection
-from django.db.models import Q
 from django.utils import timezone
 
 from campaigns.models import Campaign, SequenceStep, SmtpCredential
-from core.sqlvalues import to_db, uuid_from_db
-from enrollments.models import Enrollment
 
-from . import limits, outcomes
+from . import eligibility, limits, outcomes
 from .messages import build_message, message_id_new
 from .models import ScheduledSend
+from .outcomes import Kind, Outcome
 from .smtp import (
     ACCEPTED,
     PERMANENT,
@@ -88,19 +88,17 @@ def worker_identity() -> str:
 
 @dataclass
 class ChunkReport:
-    claimed: int = 0
-    sent: int = 0
-    bounced: int = 0
-    retried: int = 0
-    failed: int = 0
-    unknown: int = 0
-    deferred: int = 0
-    canceled: int = 0
-    requeued: int = 0
-    lost: int = 0
+    """How many rows the chunk's worker took over, and what became of them (`kinds`)."""
 
-    def add(self, kind: str) -> None:
-        setattr(self, kind, getattr(self, kind) + 1)
+    claimed: int = 0
+    kinds: Counter[Kind] = field(default_factory=Counter)
+
+    def add(self, kind: Kind, count: int = 1) -> None:
+        self.kinds[kind] += count
+
+    @property
+    def sent(self) -> int:
+        return self.kinds[Kind.SENT]
 
 
 def _take_over(send_ids: list[Any], claim_token: str, worker: str) -> int:
@@ -139,33 +137,11 @@ def _load(send_ids: list[Any], worker: str) -> list[ScheduledSend]:
     return rows
 
 
-def _eligible_ids(rows: list[ScheduledSend], worker: str) -> set[Any]:
-    """The chunk's rows that look sendable now, in one query, before any SMTP envelope.
-
-    A pre-check only (the authoritative one is the sending commit, `_ADVANCE_SQL`):
-    rows of a paused campaign, a stopped enrollment or a follow-up whose first
-    message has not gone out are refused without opening an envelope.
-    """
-    first_message = Q(step__position=1, enrollment__status=Enrollment.Status.PENDING)
-    follow_up = Q(step__position__gt=1, enrollment__status__in=[Enrollment.Status.SENT, Enrollment.Status.OPENED])
-    return set(
-        ScheduledSend.objects.filter(
-            first_message | follow_up,
-            pk__in=[row.pk for row in rows],
-            status=Status.QUEUED,
-            claimed_by=worker,
-            campaign__status=Campaign.Status.ACTIVE,
-            smtp_credential__disabled_at__isnull=True,
-            enrollment__unsubscribed_at__isnull=True,
-            enrollment__contact__subscribed=True,
-        ).values_list("pk", flat=True)
-    )
-
-
-# The `sending` commit of `next` and the `sent` mark of `previous` (the message before it, which the
-# server took), in one statement: one round trip and one commit per message, and never two rows in doubt.
-_ADVANCE_SQL = """
-UPDATE mailing_scheduledsend SET
+# The `sending` commit of `next` (if it passes every condition of `mailing.eligibility`) and the `sent`
+# mark of `previous` (the message before it, which the server took), in one statement: one round trip
+# and one commit per message, and never two rows in doubt.
+_ADVANCE_SQL = f"""
+UPDATE mailing_scheduledsend s SET
     status = CASE WHEN status = 'queued' THEN 'sending' ELSE 'sent' END,
     message_id = CASE WHEN status = 'queued' THEN %(message_id)s ELSE message_id END,
     lease_until = CASE WHEN status = 'queued' THEN %(lease)s ELSE lease_until END,
@@ -173,19 +149,10 @@ UPDATE mailing_scheduledsend SET
     outcome_pending = (status <> 'queued'),
     last_error = CASE WHEN status = 'queued' THEN last_error ELSE '' END,
     updated_at = %(now)s
-WHERE id IN (%(previous)s, %(next)s) AND claimed_by = %(worker)s AND (
-    (id = %(previous)s AND status IN ('sending', 'unknown'))
-    OR (id = %(next)s AND status = 'queued'
-        -- scalar subqueries: primary-key lookups of this row's campaign, credential and enrollment
-        AND (SELECT c.status FROM campaigns_campaign c WHERE c.id = mailing_scheduledsend.campaign_id) = 'active'
-        AND (SELECT k.disabled_at IS NULL FROM campaigns_smtpcredential k
-             WHERE k.id = mailing_scheduledsend.smtp_credential_id)
-        AND (SELECT e.status FROM enrollments_enrollment e
-             WHERE e.id = mailing_scheduledsend.enrollment_id AND e.unsubscribed_at IS NULL)
-            IN (%(eligible_a)s, %(eligible_b)s)
-        AND (SELECT ct.subscribed FROM enrollments_enrollment e JOIN contacts_contact ct ON ct.id = e.contact_id
-             WHERE e.id = mailing_scheduledsend.enrollment_id)))
-RETURNING id
+WHERE s.id IN (%(previous)s, %(next)s) AND s.claimed_by = %(worker)s AND (
+    (s.id = %(previous)s AND s.status IN ('sending', 'unknown'))
+    OR (s.id = %(next)s AND {eligibility.where(eligibility.CONDITIONS)}))
+RETURNING s.id
 """
 
 
@@ -221,22 +188,18 @@ class _Ledger:
         if row is None and self.previous is None:
             return False
         now = timezone.now()
-        first_message = row is not None and row.step.position == 1
-        eligible = (
-            (Enrollment.Status.PENDING,) * 2 if first_message else (Enrollment.Status.SENT, Enrollment.Status.OPENED)
-        )
         params = {
-            "next": to_db(row.pk if row is not None else None),
-            "previous": to_db(self.previous[0] if self.previous else None),
+            "next": row.pk if row is not None else None,
+            "previous": self.previous[0] if self.previous else None,
             "message_id": message_id,
-            "lease": to_db(now + datetime.timedelta(seconds=settings.MAILING_SENDING_LEASE_SECONDS)),
-            "sent_at": to_db(self.previous[1] if self.previous else None),
-            "now": to_db(now),
-            "worker": self.worker,
-            "eligible_a": eligible[0],
-            "eligible_b": eligible[1],
+            "lease": now + datetime.timedelta(seconds=settings.MAILING_SENDING_LEASE_SECONDS),
+            "sent_at": self.previous[1] if self.previous else None,
+            "now": now,
+            **eligibility.eligibility_params(
+                worker=self.worker, first_message=row is not None and row.step.position == 1
+            ),
         }
-        changed = {uuid_from_db(value) for (value,) in _execute_prepared(_ADVANCE_SQL, params)}
+        changed = {value for (value,) in _execute_prepared(_ADVANCE_SQL, params)}
         if self.previous is not None:
             self.marked += 1
             self.previous = None
@@ -252,18 +215,14 @@ class _Ledger:
 
 
 def _execute_prepared(sql: str, params: dict[str, Any]) -> list[tuple]:
-    """Run `sql` with server-side binding on PostgreSQL, so it can be prepared once per connection.
+    """Run `sql` with server-side binding, so PostgreSQL can prepare it once per connection.
 
     Django binds parameters client-side, so PostgreSQL plans every statement
     anew; for the per-message statement that planning cost as much as running
     it. With `prepare_threshold` set (config/settings.py), psycopg prepares a
     statement a connection has run a few times. Still a Django cursor: logged,
-    counted and wrapped like any other query. SQLite (`make run`) takes the usual cursor.
+    counted and wrapped like any other query.
     """
-    if connection.vendor != "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.fetchall()
     connection.ensure_connection()
     raw = psycopg.Cursor(connection.connection)
     cursor = connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
@@ -311,18 +270,15 @@ def send_chunk(
     if not _take_over(send_ids, claim_token, worker):
         return report
     credential = SmtpCredential.objects.select_related("campaign__account").get(pk=smtp_credential_id)
-    account = credential.campaign.account
-    zone = limits.account_zone(account)
     rows = _load(send_ids, worker)
     report.claimed = len(rows)
-    eligible = _eligible_ids(rows, worker)
+    eligible = eligibility.eligible_ids(rows, worker)
     session = _Session(credential)
-    allowance = limits.Allowance(credential=credential, account=account)
+    allowance = limits.Allowance(credential=credential, account=credential.campaign.account)
     ledger = _Ledger(credential, worker)
-    ensured: set[datetime.date] = set()
     threads: dict[Any, str] = {}  # step-1 Message-IDs sent in this chunk, for follow-ups in the same chunk
 
-    def record(outcome: outcomes.Outcome) -> None:
+    def record(outcome: Outcome) -> None:
         ledger.apply()  # in order, and the bounce-rate guard counts every message sent before this one
         outcomes.record([outcome], credential=credential, worker=worker)
 
@@ -338,10 +294,7 @@ def send_chunk(
     try:
         try:
             for index, row in enumerate(rows):
-                day = limits.local_day(zone, timezone.now())
-                if day not in ensured:
-                    limits.limits_ensure_rows(credential=credential, account=account, day=day)
-                    ensured.add(day)
+                day = allowance.today()
                 if row.step.position > 1:
                     if row.enrollment_id in ledger.enrollments:
                         ledger.apply()  # its earlier step went out in this chunk: make the enrollment current first
@@ -351,12 +304,12 @@ def send_chunk(
                         row, session, ledger, allowance, day=day, worker=worker, firsts_left=firsts_left, left=left
                     )
                 else:  # no envelope for a row that cannot go out (its follow-up sent in this chunk excepted)
-                    outcome = outcomes.refusal(row=row, refused="ineligible", day=day, worker=worker)
+                    outcome = eligibility.refusal(row=row, day=day, worker=worker)
                 if may_send(row):
                     left -= 1
                     firsts_left -= row.step.position == 1
                 report.add(outcome.kind)
-                if outcome.kind == "sent":
+                if outcome.kind == Kind.SENT:
                     ledger.sent(row, outcome.at)
                     if row.step.position == 1:
                         threads[row.enrollment_id] = row.message_id
@@ -364,14 +317,11 @@ def send_chunk(
                         ledger.apply()
                     continue
                 record(outcome)
-                if outcome.kind == "retried" and outcome.connection_failed:
+                if outcome.kind == Kind.RETRIED and outcome.connection_failed:
                     # The server is unreachable: every remaining row retries later, untouched.
-                    rest = [
-                        outcomes.Outcome(kind="retried", row=r, error=outcome.error, day=day) for r in rows[index + 1 :]
-                    ]
+                    rest = [Outcome(kind=Kind.RETRIED, row=r, error=outcome.error, day=day) for r in rows[index + 1 :]]
                     outcomes.record(rest, credential=credential, worker=worker)
-                    for _ in rest:
-                        report.add("retried")
+                    report.add(Kind.RETRIED, len(rest))
                     break
         finally:
             session.close()
@@ -442,35 +392,35 @@ def _send_one(
     worker: str,
     firsts_left: int,
     left: int,
-) -> outcomes.Outcome:
+) -> Outcome:
     credential = session.credential
     contact = row.enrollment.contact
     first_message = row.step.position == 1
     try:
         conn = session.get()
     except SmtpUnavailable as exc:
-        return outcomes.Outcome(kind="retried", row=row, error=str(exc), day=day, connection_failed=True)
+        return Outcome(kind=Kind.RETRIED, row=row, error=str(exc), day=day, connection_failed=True)
     try:
         stage, code, message = envelope(conn, credential.from_email, contact.email)
         if stage == "MAIL FROM" and classify(code) != ACCEPTED:
             session.rset()
-            return outcomes.Outcome(kind="retried", row=row, error=f"MAIL FROM: {reply_text(code, message)}", day=day)
+            return Outcome(kind=Kind.RETRIED, row=row, error=f"MAIL FROM: {reply_text(code, message)}", day=day)
     except (OSError, smtplib.SMTPException) as exc:
         session.drop()
-        return outcomes.Outcome(kind="retried", row=row, error=f"envelope: {exc}"[:1000], day=day)
+        return Outcome(kind=Kind.RETRIED, row=row, error=f"envelope: {exc}"[:1000], day=day)
     if classify(code) != ACCEPTED:
         # Refused before any message was handed over: no sending commit, nothing reserved.
         return _refused(session, row, code, message, day, stage="RCPT TO", reserved=False)
 
-    refused = allowance.take(day=day, first_message=first_message, firsts_left=firsts_left, left=left)
-    if refused:
+    limit = allowance.take(day=day, first_message=first_message, firsts_left=firsts_left, left=left)
+    if limit:
         session.rset()
-        return outcomes.refusal(row=row, refused=refused, day=day, worker=worker)
+        return Outcome(kind=Kind.DEFERRED, row=row, day=day, reason=limit, error=f"{limit} reached")
     message_id = message_id_new()
     if not ledger.advance(row, message_id):
         allowance.give_back(day=day, first_message=first_message)
         session.rset()
-        return outcomes.refusal(row=row, refused="ineligible", day=day, worker=worker)
+        return eligibility.refusal(row=row, day=day, worker=worker)
     row.message_id = message_id
     data = build_message(
         send=row,
@@ -487,16 +437,14 @@ def _send_one(
         code, message = exc.smtp_code, exc.smtp_error
     except (OSError, smtplib.SMTPException) as exc:
         session.drop()
-        return outcomes.Outcome(
-            kind="unknown", row=row, error=f"DATA interrupted: {exc}"[:1000], day=day, reserved=True
-        )
+        return Outcome(kind=Kind.UNKNOWN, row=row, error=f"DATA interrupted: {exc}"[:1000], day=day, reserved=True)
     if classify(code) != ACCEPTED:
         # Refused, before or after the body: the server did not take it.
         return _refused(session, row, code, message, day, stage="DATA", reserved=True)
-    return outcomes.Outcome(kind="sent", row=row, error="", day=day, reserved=True, at=timezone.now())
+    return Outcome(kind=Kind.SENT, row=row, error="", day=day, reserved=True, at=timezone.now())
 
 
-def _refused(session: _Session, row, code: int, message, day, *, stage: str, reserved: bool) -> outcomes.Outcome:
+def _refused(session: _Session, row, code: int, message, day, *, stage: str, reserved: bool) -> Outcome:
     """A refusal of the recipient or the message: 5xx bounces it, 4xx retries later.
 
     421 means the server is closing the connection, so the session is dropped;
@@ -507,7 +455,7 @@ def _refused(session: _Session, row, code: int, message, day, *, stage: str, res
     else:
         session.rset()
     if classify(code) == PERMANENT:
-        return outcomes.Outcome(kind="bounced", row=row, error=reply_text(code, message), day=day, reserved=reserved)
-    return outcomes.Outcome(
-        kind="retried", row=row, error=f"{stage}: {reply_text(code, message)}", day=day, reserved=reserved
+        return Outcome(kind=Kind.BOUNCED, row=row, error=reply_text(code, message), day=day, reserved=reserved)
+    return Outcome(
+        kind=Kind.RETRIED, row=row, error=f"{stage}: {reply_text(code, message)}", day=day, reserved=reserved
     )

@@ -1,0 +1,184 @@
+"""May this send go out now? The one rule, asked by the claim, the pre-send check and the `sending` commit.
+
+`CONDITIONS` lists what a claimed row needs to be handed to the server, in
+the order a refusal is explained: still claimed by this worker, campaign
+active, credential enabled, enrollment eligible for this step, contact
+subscribed. Each is one boolean SQL expression on the row (aliased `s`),
+and each names the outcome a row it refuses gets (`refusal`):
+
+- the beat tick claims due rows whose campaign is active and credential
+  enabled (`CLAIMABLE`: what makes a row wait rather than be refused);
+- the worker's pre-check (`eligible_ids`) and the per-message `sending`
+  commit (`mailing.sending`) require them all (`where(CONDITIONS)`);
+- `refusal` evaluates them one by one for a refused row and turns the
+  first that fails into its outcome.
+
+The enrollment's eligible statuses depend on the step: `pending` for the
+first message, `sent` or `opened` for a follow-up. The per-message statement
+takes them as parameters (`eligibility_params`), so it never looks up the step.
+Subqueries rather than joins: each is a primary-key lookup, and they drop
+into any statement over `mailing_scheduledsend s`.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import connection
+
+from enrollments.models import Enrollment
+
+from .models import ScheduledSend
+from .outcomes import CREDENTIAL_DISABLED, FIRST_STEP_UNKNOWN, Kind, Outcome
+
+FIRST_MESSAGE_STATUSES = (Enrollment.Status.PENDING,)
+FOLLOW_UP_STATUSES = (Enrollment.Status.SENT, Enrollment.Status.OPENED)
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What explaining a refusal reads about the row, besides which conditions it fails."""
+
+    row: ScheduledSend
+    day: datetime.date
+    campaign_status: str | None
+    enrollment_status: str | None
+
+
+@dataclass(frozen=True)
+class Condition:
+    name: str  # the refusal's reason (`Outcome.reason`)
+    sql: str  # true when the row passes; NULL counts as failing
+    refuse: Callable[[Facts], Outcome]  # the outcome of a row this condition refuses
+
+
+def _lost(facts: Facts) -> Outcome:
+    return Outcome(kind=Kind.LOST, row=facts.row)
+
+
+def _campaign_inactive(facts: Facts) -> Outcome:
+    return Outcome(
+        kind=Kind.REQUEUED, row=facts.row, reason="campaign_inactive", error=f"campaign {facts.campaign_status}"
+    )
+
+
+def _credential_disabled(facts: Facts) -> Outcome:
+    return Outcome(kind=Kind.REQUEUED, row=facts.row, reason=CREDENTIAL_DISABLED, error="credential disabled")
+
+
+def _enrollment_ineligible(facts: Facts) -> Outcome:
+    row = facts.row
+    if facts.enrollment_status == Enrollment.Status.PENDING and row.step.position > 1:
+        first = ScheduledSend.objects.filter(enrollment_id=row.enrollment_id, step__position=1).first()
+        if first is not None and first.status == ScheduledSend.Status.UNKNOWN:
+            # Only an operator can settle step 1 (release or cancel it): look again in a few hours.
+            return Outcome(
+                kind=Kind.DEFERRED,
+                row=row,
+                day=facts.day,
+                reason=FIRST_STEP_UNKNOWN,
+                error="step 1's outcome is unknown: waiting for an operator to release or cancel it",
+            )
+        # A follow-up whose first message has not gone out yet (deferred or retrying): wait for it.
+        return Outcome(
+            kind=Kind.DEFERRED, row=row, day=facts.day, reason="first_step_pending", error="step 1 not sent yet"
+        )
+    return _enrollment_stopped(facts)
+
+
+def _enrollment_stopped(facts: Facts) -> Outcome:
+    return Outcome(
+        kind=Kind.CANCELED,
+        row=facts.row,
+        reason="enrollment_stopped",
+        error=f"enrollment stopped ({facts.enrollment_status})",
+    )
+
+
+CLAIMED_BY_WORKER = Condition("claimed_by_worker", "s.status = 'queued' AND s.claimed_by = %(worker)s", _lost)
+CAMPAIGN_ACTIVE = Condition(
+    "campaign_active",
+    "(SELECT c.status FROM campaigns_campaign c WHERE c.id = s.campaign_id) = 'active'",
+    _campaign_inactive,
+)
+CREDENTIAL_ENABLED = Condition(
+    "credential_enabled",
+    "(SELECT k.disabled_at IS NULL FROM campaigns_smtpcredential k WHERE k.id = s.smtp_credential_id)",
+    _credential_disabled,
+)
+ENROLLMENT_ELIGIBLE = Condition(
+    "enrollment_eligible",
+    "(SELECT e.status FROM enrollments_enrollment e WHERE e.id = s.enrollment_id AND e.unsubscribed_at IS NULL)"
+    " IN (%(eligible_a)s, %(eligible_b)s)",
+    _enrollment_ineligible,
+)
+CONTACT_SUBSCRIBED = Condition(
+    "contact_subscribed",
+    "(SELECT ct.subscribed FROM enrollments_enrollment e JOIN contacts_contact ct ON ct.id = e.contact_id"
+    " WHERE e.id = s.enrollment_id)",
+    _enrollment_stopped,
+)
+
+CONDITIONS = (CLAIMED_BY_WORKER, CAMPAIGN_ACTIVE, CREDENTIAL_ENABLED, ENROLLMENT_ELIGIBLE, CONTACT_SUBSCRIBED)
+# A due row the tick leaves waiting (paused campaign, disabled credential) rather than claims and refuses.
+CLAIMABLE = (CAMPAIGN_ACTIVE, CREDENTIAL_ENABLED)
+
+
+def where(conditions: tuple[Condition, ...]) -> str:
+    """The conditions as one SQL predicate on `s` (parameters: `eligibility_params`)."""
+    return "\n    AND ".join(f"({condition.sql})" for condition in conditions)
+
+
+def eligibility_params(*, worker: str, first_message: bool) -> dict[str, Any]:
+    """The parameters of `where(CONDITIONS)` for a row of a first message or of a follow-up."""
+    eligible = FIRST_MESSAGE_STATUSES * 2 if first_message else FOLLOW_UP_STATUSES
+    return {"worker": worker, "eligible_a": eligible[0], "eligible_b": eligible[1]}
+
+
+def eligible_ids(rows: list[ScheduledSend], worker: str) -> set[Any]:
+    """The rows that pass every condition now, in one query per kind of step (first message, follow-up).
+
+    A pre-check before any SMTP envelope; the authoritative check is the `sending` commit.
+    """
+    ids: set[Any] = set()
+    with connection.cursor() as cursor:
+        for first_message in (True, False):
+            batch = [row.pk for row in rows if (row.step.position == 1) == first_message]
+            if batch:
+                cursor.execute(
+                    f"SELECT s.id FROM mailing_scheduledsend s WHERE s.id = ANY(%(ids)s) AND {where(CONDITIONS)}",
+                    {"ids": batch, **eligibility_params(worker=worker, first_message=first_message)},
+                )
+                ids.update(pk for (pk,) in cursor)
+    return ids
+
+
+_REFUSAL_SQL = f"""
+SELECT {", ".join(f"COALESCE(({condition.sql}), false)" for condition in CONDITIONS)},
+    (SELECT c.status FROM campaigns_campaign c WHERE c.id = s.campaign_id),
+    (SELECT e.status FROM enrollments_enrollment e WHERE e.id = s.enrollment_id)
+FROM mailing_scheduledsend s WHERE s.id = %(id)s
+"""
+
+
+def refusal(*, row: ScheduledSend, day: datetime.date, worker: str) -> Outcome:
+    """Why the row may not be sent, as the outcome to record: that of the first condition it fails.
+
+    A row that passes them all again (a campaign resumed since the check, say) is put back
+    (`requeued`) for the next tick.
+    """
+    params = {"id": row.pk, **eligibility_params(worker=worker, first_message=row.step.position == 1)}
+    with connection.cursor() as cursor:
+        cursor.execute(_REFUSAL_SQL, params)
+        found = cursor.fetchone()
+    if found is None:
+        return _lost(Facts(row=row, day=day, campaign_status=None, enrollment_status=None))
+    *passed, campaign_status, enrollment_status = found
+    facts = Facts(row=row, day=day, campaign_status=campaign_status, enrollment_status=enrollment_status)
+    for condition, ok in zip(CONDITIONS, passed, strict=True):
+        if not ok:
+            return condition.refuse(facts)
+    return Outcome(kind=Kind.REQUEUED, row=row, reason="eligible_again", error="eligible again: put back")

@@ -6,15 +6,45 @@ from django.http import HttpResponseRedirect
 from django.utils import timezone
 
 from core.errors import ApplicationError
-from mailing.inbound_services import contact_unsubscribe_everywhere
+from mailing.subscriptions import contact_update
 
-from .importing import ImportRows
+from .emails import InvalidEmail, normalize_email
+from .importing import ImportRows, clean_custom_fields
 from .models import Contact, ContactImport
 from .services import contact_import_create
 
 
+class ContactAdminForm(forms.ModelForm):
+    """The API's rules for an email and custom fields, reported as form errors rather than failing the save."""
+
+    class Meta:
+        model = Contact
+        fields = ("account", "email", "first_name", "last_name", "company", "custom_fields", "subscribed")
+
+    def clean_email(self):
+        try:
+            email = normalize_email(self.cleaned_data["email"])
+        except InvalidEmail as exc:
+            raise forms.ValidationError(str(exc)) from None
+        # On a change the account is read-only, so the form's own unique check leaves (account, email) out.
+        taken = Contact.objects.filter(account_id=self.instance.account_id, email=email).exclude(pk=self.instance.pk)
+        if self.instance.pk and taken.exists():
+            raise forms.ValidationError("Another contact of the account has this email.")
+        return email
+
+    def clean_custom_fields(self):
+        custom = self.cleaned_data["custom_fields"] or {}
+        if not isinstance(custom, dict):
+            raise forms.ValidationError("Custom fields are a JSON object.")
+        try:
+            return clean_custom_fields(custom)
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+
 @admin.register(Contact)
 class ContactAdmin(admin.ModelAdmin):
+    form = ContactAdminForm
     list_display = ("email", "first_name", "last_name", "company", "account", "subscribed", "updated_at")
     list_filter = ("subscribed", "account")
     search_fields = ("email", "first_name", "last_name", "company")
@@ -22,14 +52,19 @@ class ContactAdmin(admin.ModelAdmin):
     readonly_fields = ("id", "unsubscribed_at", "created_at", "updated_at")
     show_full_result_count = False  # no COUNT(*) over millions of contacts on each page
 
+    def get_readonly_fields(self, request, obj=None):
+        # A contact's enrollments and lists are its account's: it never moves to another account.
+        return (*self.readonly_fields, "account") if obj else self.readonly_fields
+
     def save_model(self, request, obj, form, change):
-        if "subscribed" in form.changed_data:
+        if not change:
             obj.unsubscribed_at = None if obj.subscribed else timezone.now()
-        obj.email = obj.email.strip().lower()
-        super().save_model(request, obj, form, change)
-        if change and "subscribed" in form.changed_data and not obj.subscribed:
-            # stop every enrollment (events, canceled sends), as the unsubscribe link does
-            contact_unsubscribe_everywhere(contact=obj, source="admin")
+            super().save_model(request, obj, form, change)
+            return
+        # The service the API's PATCH calls: unsubscribing here stops every enrollment and cancels its
+        # sends in the same transaction, as the unsubscribe link does.
+        changes = {name: form.cleaned_data[name] for name in form.changed_data}
+        contact_update(contact=Contact.objects.get(pk=obj.pk), data=changes)
 
 
 class ContactImportUploadForm(forms.ModelForm):

@@ -8,7 +8,7 @@ from contacts.importing import ImportRows
 from core.parsers import NulRefusingJSONParser
 from core.schema import MALFORMED_JSON, VALIDATION_FAILED, error_responses
 from core.viewsets import AccountScopedViewSet
-from mailing.inbound_services import contact_unsubscribe_everywhere
+from mailing import subscriptions
 
 from .serializers import (
     ContactCreateInputSerializer,
@@ -68,11 +68,8 @@ class ContactViewSet(
     def partial_update(self, request, pk=None):
         contact = self.get_object()
         data = ContactUpdateInputSerializer.validate_input(request.data)
-        if data.get("subscribed") is False:
-            # Unsubscribing stops every enrollment (events, canceled sends), as the unsubscribe link does.
-            contact_unsubscribe_everywhere(contact=contact, source="api")
-            contact.refresh_from_db()
-        contact = services.contact_update(contact=contact, data=data)
+        # mailing's update: unsubscribing also stops every enrollment, as the unsubscribe link does
+        contact = subscriptions.contact_update(contact=contact, data=data)
         return Response(ContactSerializer(contact).data)
 
     def destroy(self, request, pk=None):

@@ -166,6 +166,10 @@ class _Ledger:
         self.marked = 0  # marked `sent`, consequences not applied yet
         self.enrollments: set[Any] = set()  # of both
         self.since: float | None = None  # monotonic time of the oldest one
+        # The eligibility parameters of a first message and of a follow-up, by `first_message`.
+        self.eligibility = {
+            first: eligibility.eligibility_params(worker=worker, first_message=first) for first in (True, False)
+        }
 
     def __len__(self) -> int:
         return self.marked + (self.previous is not None)
@@ -195,9 +199,7 @@ class _Ledger:
             "lease": now + datetime.timedelta(seconds=settings.MAILING_SENDING_LEASE_SECONDS),
             "sent_at": self.previous[1] if self.previous else None,
             "now": now,
-            **eligibility.eligibility_params(
-                worker=self.worker, first_message=row is not None and row.step.position == 1
-            ),
+            **self.eligibility[row is not None and row.step.position == 1],
         }
         changed = {value for (value,) in _execute_prepared(_ADVANCE_SQL, params)}
         if self.previous is not None:

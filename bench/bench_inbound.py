@@ -12,7 +12,7 @@
    a local load generator (4 processes x 4 keep-alive connections, plain
    http.client) requests pixel URLs of 2,000 sent enrollments, each about
    5 times. The view verifies the token and queues the load in Redis
-   (mailing/open_queue.py); after the load, the beat task's function applies
+   (inbound/open_queue.py); after the load, the beat task's function applies
    the backlog (the first load of each is the open: a transition and its
    webhook event; the rest change nothing), timed separately, and the figure
    checks that all 2,000 enrollments ended up opened. Baseline, same run: the same gunicorn
@@ -65,7 +65,7 @@ def _purge(name: str) -> None:
     if not ids:
         return
     with transaction.atomic(), connection.cursor() as cursor:
-        for table in ("mailing_trackingevent", "mailing_inboundmessage", "mailing_providerevent"):
+        for table in ("inbound_trackingevent", "inbound_inboundmessage", "inbound_providerevent"):
             cursor.execute(
                 f"DELETE FROM {table} t USING enrollments_enrollment e, campaigns_campaign c "
                 "WHERE t.enrollment_id = e.id AND e.campaign_id = c.id AND c.account_id = ANY(%s)",
@@ -156,8 +156,8 @@ def _imap_results(ctx: BenchContext) -> list[Result]:
     from django.conf import settings
 
     from campaigns.models import SmtpCredential
-    from mailing.imap import ReplyDetectionJob
-    from mailing.inbound_models import ImapSyncState
+    from inbound.imap import ReplyDetectionJob
+    from inbound.models import ImapSyncState
     from tests.inbound import mail
     from tests.inbound.dovecot import DovecotServer
 
@@ -344,7 +344,7 @@ def _pixel_results(ctx: BenchContext) -> list[Result]:
         bare.terminate()
         bare.wait()
 
-    from mailing import open_queue
+    from inbound import open_queue
 
     open_queue._client().delete(open_queue._key())  # nothing left over from an earlier run
     port = _free_port()

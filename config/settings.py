@@ -54,7 +54,7 @@ CSRF_TRUSTED_ORIGINS = _read(env.list, "CSRF_TRUSTED_ORIGINS", default=[])
 FIELD_ENCRYPTION_KEYS = _read(env.list, "FIELD_ENCRYPTION_KEYS", default=[DEV_FIELD_ENCRYPTION_KEY])
 # Base of the links put into emails (tracking pixel, unsubscribe).
 PUBLIC_BASE_URL = _read(env.str, "PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
-# Inbound events (mailing, issue 6): tracking token lifetimes, the prefetch window in which a known
+# Inbound events (the inbound app): tracking token lifetimes, the prefetch window in which a known
 # image proxy's pixel load is not an open, an optional mailto for List-Unsubscribe, reply-detection
 # polling (interval, timeout, backoff after a failure, extra CA bundle for IMAP TLS).
 TRACKING_TOKEN_MAX_AGE_DAYS = _read(env.int, "TRACKING_TOKEN_MAX_AGE_DAYS", default=365)
@@ -66,6 +66,9 @@ IMAP_TIMEOUT_SECONDS = _read(env.float, "IMAP_TIMEOUT_SECONDS", default=30.0)
 IMAP_BACKOFF_BASE_SECONDS = _read(env.int, "IMAP_BACKOFF_BASE_SECONDS", default=60)
 IMAP_BACKOFF_MAX_SECONDS = _read(env.int, "IMAP_BACKOFF_MAX_SECONDS", default=6 * 3600)
 IMAP_CA_BUNDLE = _read(env.str, "IMAP_CA_BUNDLE", default="")
+# A stored provider (SMTP2GO) event still unapplied this long after it arrived lost its task (the broker
+# restarted between commit and delivery): the minutely sweeper applies it. Younger ones are on their way.
+PROVIDER_EVENT_GRACE_SECONDS = _read(env.int, "PROVIDER_EVENT_GRACE_SECONDS", default=30)
 # Comma-separated host[:port]; empty means the system resolver.
 DNS_NAMESERVERS = _read(env.list, "DNS_NAMESERVERS", default=[])
 # Development and tests only: lets webhook URLs point at private addresses.
@@ -119,6 +122,7 @@ INSTALLED_APPS = [
     "campaigns",
     "enrollments",
     "mailing",
+    "inbound",
     "journeys",
     "webhooks",
 ]
@@ -199,22 +203,20 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = _bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
-# Task modules autodiscovery does not find (it only imports <app>.tasks).
-CELERY_IMPORTS = ("mailing.inbound_tasks",)
 # Every periodic job of the product; each app's task module names what it runs.
 CELERY_BEAT_SCHEDULE: dict = {}
-CELERY_BEAT_SCHEDULE["mailing-poll-imap"] = {
-    "task": "mailing.poll_imap_mailboxes",
+CELERY_BEAT_SCHEDULE["inbound-poll-imap"] = {
+    "task": "inbound.poll_imap_mailboxes",
     "schedule": IMAP_POLL_SECONDS,
     "options": {"expires": IMAP_POLL_SECONDS},
 }
-CELERY_BEAT_SCHEDULE["mailing-apply-open-hits"] = {
-    "task": "mailing.apply_open_hits",
+CELERY_BEAT_SCHEDULE["inbound-apply-open-hits"] = {
+    "task": "inbound.apply_open_hits",
     "schedule": 2.0,
     "options": {"expires": 10.0},
 }
-CELERY_BEAT_SCHEDULE["mailing-apply-pending-provider-events"] = {
-    "task": "mailing.apply_pending_provider_events",
+CELERY_BEAT_SCHEDULE["inbound-apply-pending-provider-events"] = {
+    "task": "inbound.apply_pending_provider_events",
     "schedule": 60.0,
     "options": {"expires": 60.0},
 }

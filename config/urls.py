@@ -10,8 +10,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from core.health import healthz
 from core.views import api_not_found
-from mailing.inbound_urls import api_urlpatterns as inbound_api_patterns
-from mailing.inbound_urls import public_urlpatterns as inbound_public_patterns
+from inbound.urls import api_urlpatterns as inbound_api_patterns
+from inbound.urls import public_urlpatterns as inbound_public_patterns
 
 api_patterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -55,7 +55,3 @@ class ScheduledSendAdmin(admin.ModelAdmin):
         self.message_user(
             request, f"Released {released} send(s); {skipped} were not unknown and were left alone.", messages.SUCCESS
         )
-
-
-# Inbound events (issue 6) register their own admin classes.
-import mailing.inbound_admin  # noqa: E402, F401

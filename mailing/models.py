@@ -155,7 +155,3 @@ class CampaignPause(models.Model):
 
     def __str__(self) -> str:
         return f"{self.campaign_id} paused {self.paused_at:%Y-%m-%d %H:%M}"
-
-
-# Inbound events (issue 6): tracking hits, inbound mail, provider events, IMAP sync state.
-from mailing.inbound_models import ImapSyncState, InboundMessage, ProviderEvent, TrackingEvent  # noqa: E402, F401

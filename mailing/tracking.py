@@ -1,8 +1,8 @@
 """Signed tracking tokens and the URLs and headers the sender puts into each email.
 
 Pure functions (no database access): the sending engine calls them while it
-renders a `ScheduledSend`; the views in `mailing/inbound_views.py` read the
-tokens back.
+renders a `ScheduledSend`; the views in `inbound/views.py` read the tokens
+back (the token-making stays here: mailing never imports inbound).
 
 Tokens are made with `django.core.signing` (HMAC-SHA256 over SECRET_KEY, a
 distinct salt per kind, with a timestamp), so they carry no guessable id and
@@ -44,11 +44,11 @@ UNSUBSCRIBE_SALT = "mailing.tracking.unsubscribe"
 
 
 def tracking_max_age() -> datetime.timedelta:
-    return datetime.timedelta(days=getattr(settings, "TRACKING_TOKEN_MAX_AGE_DAYS", 365))
+    return datetime.timedelta(days=settings.TRACKING_TOKEN_MAX_AGE_DAYS)
 
 
 def unsubscribe_max_age() -> datetime.timedelta:
-    return datetime.timedelta(days=getattr(settings, "UNSUBSCRIBE_TOKEN_MAX_AGE_DAYS", 1095))
+    return datetime.timedelta(days=settings.UNSUBSCRIBE_TOKEN_MAX_AGE_DAYS)
 
 
 def _base_url() -> str:
@@ -198,10 +198,9 @@ def list_unsubscribe_headers(send: ScheduledSend, *, url: str | None = None) -> 
     `url`: the send's `unsubscribe_url`, when the caller has it already (it costs a signature).
     """
     targets = [f"<{url or unsubscribe_url(send)}>"]
-    mailto = getattr(settings, "UNSUBSCRIBE_MAILTO", "")
-    if mailto:
+    if settings.UNSUBSCRIBE_MAILTO:
         subject = quote(f"unsubscribe {make_unsubscribe_token(send.id)}")
-        targets.append(f"<mailto:{mailto}?subject={subject}>")
+        targets.append(f"<mailto:{settings.UNSUBSCRIBE_MAILTO}?subject={subject}>")
     return {
         "List-Unsubscribe": ", ".join(targets),
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",

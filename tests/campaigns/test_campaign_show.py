@@ -181,7 +181,7 @@ def test_paths_work_with_and_without_a_trailing_slash(api, seeded):
 
 
 def test_a_failing_imap_mailbox_shows_in_the_credential_stats(api, seeded):
-    from mailing.inbound_models import ImapSyncState
+    from inbound.models import ImapSyncState
 
     retry_at = timezone.now() + datetime.timedelta(minutes=4)
     ImapSyncState.objects.create(

@@ -24,7 +24,7 @@ def credential(campaign):
 @pytest.fixture(autouse=True)
 def _empty_open_queue(db):
     """Pixel loads queued in Redis by an earlier (failed) test of this database must not leak in."""
-    from mailing import open_queue
+    from inbound import open_queue
 
     client = open_queue._client()
     if client is not None:

@@ -3,7 +3,7 @@
 import pytest
 from django.contrib.auth.models import User
 
-from mailing.inbound_models import ImapSyncState
+from inbound.models import ImapSyncState
 
 pytestmark = pytest.mark.django_db
 
@@ -45,9 +45,9 @@ def test_inbound_lists_load_and_a_failing_mailbox_shows_its_error(admin_client, 
         smtp_credential=imap_credential_without_server, last_error="IMAP login failed: bad password"
     )
     for path in ("inboundmessage", "providerevent", "trackingevent", "imapsyncstate"):
-        response = admin_client.get(f"/admin/mailing/{path}/")
+        response = admin_client.get(f"/admin/inbound/{path}/")
         assert response.status_code == 200, path
-    assert b"IMAP login failed: bad password" in admin_client.get("/admin/mailing/imapsyncstate/").content
+    assert b"IMAP login failed: bad password" in admin_client.get("/admin/inbound/imapsyncstate/").content
 
 
 @pytest.fixture

@@ -6,9 +6,9 @@ import pytest
 from django.utils import timezone
 
 from campaigns.models import SmtpCredential
-from mailing.imap import ReplyDetectionJob, credentials_due_for_poll
-from mailing.inbound_models import ImapSyncState, InboundMessage
-from mailing.inbound_tasks import poll_imap_mailboxes_task
+from inbound.imap import ReplyDetectionJob, credentials_due_for_poll
+from inbound.models import ImapSyncState, InboundMessage
+from inbound.tasks import poll_imap_mailboxes_task
 from mailing.models import ScheduledSend
 
 from . import mail

@@ -6,7 +6,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from mailing.inbound_models import ProviderEvent
+from inbound.models import ProviderEvent
 from mailing.models import ScheduledSend, SmtpCredentialDay
 
 from .factories import sent_enrollment
@@ -252,7 +252,7 @@ def test_an_async_bounce_runs_the_bounce_rate_guard_for_the_sending_credential(h
 
 
 def test_a_pending_event_whose_task_was_lost_is_applied_by_the_sweeper(anon_api, owner, sent, settings):
-    from mailing.inbound_tasks import apply_pending_provider_events_task
+    from inbound.tasks import apply_pending_provider_events_task
 
     enrollment, sends = sent
     kind, payload = hard_bounce(sends[0], "lead@example.org")

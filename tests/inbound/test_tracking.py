@@ -6,9 +6,9 @@ import pytest
 from django.test import Client
 
 from enrollments.models import Enrollment
+from inbound.models import TrackingEvent
+from inbound.tasks import apply_open_hits_task
 from mailing import tracking
-from mailing.inbound_models import TrackingEvent
-from mailing.inbound_tasks import apply_open_hits_task
 
 from .factories import sent_enrollment
 from .helpers import event_types, expired_click_token, expired_open_token, path_of, tamper
@@ -221,7 +221,7 @@ def test_without_redis_the_pixel_applies_the_open_inline(sent, settings):
 
 
 def test_an_unreadable_queued_hit_is_dropped_and_the_rest_of_the_batch_still_applies(client, sent):
-    from mailing import open_queue
+    from inbound import open_queue
 
     enrollment, send = sent
     redis_client = open_queue._client()

@@ -3,8 +3,8 @@
 import pytest
 from django.test import Client
 
+from inbound.models import TrackingEvent
 from mailing import tracking
-from mailing.inbound_models import TrackingEvent
 from mailing.models import ScheduledSend
 from tests.campaigns.factories import CampaignFactory, SequenceStepFactory, SmtpCredentialFactory, enroll
 

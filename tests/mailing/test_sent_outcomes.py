@@ -13,9 +13,9 @@ from django.utils import timezone
 
 from accounts.timezones import account_zone, local_day
 from enrollments.models import Enrollment
+from inbound.tasks import apply_open_hits_task, apply_pending_provider_events_task
 from mailing import limits, tracking
 from mailing.claiming import sends_reap_expired_leases
-from mailing.inbound_tasks import apply_open_hits_task, apply_pending_provider_events_task
 from mailing.models import AccountMonth, ScheduledSend, SmtpCredentialDay
 from mailing.scheduling import campaigns_complete_finished
 from webhooks.models import WebhookEvent

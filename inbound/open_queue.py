@@ -28,12 +28,16 @@ import uuid
 from django.conf import settings
 from django.db import DatabaseError
 
+from .services import tracking_open_record
+
 logger = logging.getLogger(__name__)
 _local = threading.local()
 BATCH = 500
 
 
 def _key() -> str:
+    # The prefix predates the inbound app; kept, so hits a web process of the previous release
+    # queued during a deploy are still applied.
     return f"mailing:open-hits:{settings.DATABASES['default']['NAME']}"
 
 
@@ -60,8 +64,6 @@ def open_hit_push(*, send_id: uuid.UUID, user_agent: str, ip: str | None, at: da
 
 def open_hits_apply(*, limit: int = 20_000) -> int:
     """Apply up to `limit` queued loads, oldest first; returns how many were popped."""
-    from mailing.inbound_services import tracking_open_record
-
     client = _client()
     if client is None:
         return 0

@@ -1,13 +1,13 @@
 """Admin for inbound events: read-only lists of replies, provider events, tracking hits, IMAP sync state.
 
-Imported from `mailing/admin.py`. Everything here is a record of what
-happened, so the admin shows it and offers no edits; the one action resets an
-IMAP credential's backoff so an operator who fixed a password need not wait.
+Everything here is a record of what happened, so the admin shows it and
+offers no edits; the one action resets an IMAP credential's backoff so an
+operator who fixed a password need not wait.
 """
 
 from django.contrib import admin
 
-from mailing.inbound_models import ImapSyncState, InboundMessage, ProviderEvent, TrackingEvent
+from .models import ImapSyncState, InboundMessage, ProviderEvent, TrackingEvent
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

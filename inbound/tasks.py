@@ -7,27 +7,25 @@
 - `apply_open_hits_task` (beat, every 2 s): applies the pixel loads the view queued in Redis.
 - `apply_provider_event_task`: applies one stored SMTP2GO event.
 - `apply_pending_provider_events_task` (beat, every minute): applies stored
-  events whose task was lost (Redis restarted between commit and delivery);
-  the rows in PostgreSQL are the source of truth, the broker only a nudge.
+  events whose task was lost (Redis restarted between commit and delivery)
+  once they are `PROVIDER_EVENT_GRACE_SECONDS` old; the rows in PostgreSQL
+  are the source of truth, the broker only a nudge.
 """
 
-import datetime
-
 from celery import shared_task
-from django.conf import settings
 from django.core.cache import cache
-from django.utils import timezone
 
 from campaigns.models import SmtpCredential
-from mailing import open_queue
-from mailing.imap import ReplyDetectionJob, credentials_due_for_poll
-from mailing.inbound_models import ProviderEvent
-from mailing.inbound_services import provider_event_apply
+
+from . import open_queue
+from .imap import ReplyDetectionJob, credentials_due_for_poll
+from .selectors import provider_events_pending
+from .services import provider_event_apply
 
 LOCK_SECONDS = 15 * 60
 
 
-@shared_task(name="mailing.poll_imap_mailboxes", ignore_result=True)
+@shared_task(name="inbound.poll_imap_mailboxes", ignore_result=True)
 def poll_imap_mailboxes_task() -> int:
     ids = list(credentials_due_for_poll().values_list("pk", flat=True))
     for pk in ids:
@@ -35,9 +33,9 @@ def poll_imap_mailboxes_task() -> int:
     return len(ids)
 
 
-@shared_task(name="mailing.poll_imap_credential", ignore_result=True)
+@shared_task(name="inbound.poll_imap_credential", ignore_result=True)
 def poll_imap_credential_task(credential_id: str) -> dict | None:
-    lock = f"mailing:imap-poll:{credential_id}"
+    lock = f"inbound:imap-poll:{credential_id}"
     if not cache.add(lock, 1, timeout=LOCK_SECONDS):
         return None  # a poll of this mailbox is still running
     try:
@@ -50,24 +48,19 @@ def poll_imap_credential_task(credential_id: str) -> dict | None:
         cache.delete(lock)
 
 
-@shared_task(name="mailing.apply_open_hits", ignore_result=True)
+@shared_task(name="inbound.apply_open_hits", ignore_result=True)
 def apply_open_hits_task() -> int:
     return open_queue.open_hits_apply()
 
 
-@shared_task(name="mailing.apply_provider_event", ignore_result=True)
+@shared_task(name="inbound.apply_provider_event", ignore_result=True)
 def apply_provider_event_task(event_id: str) -> str:
     return provider_event_apply(event_id=event_id)
 
 
-@shared_task(name="mailing.apply_pending_provider_events", ignore_result=True)
+@shared_task(name="inbound.apply_pending_provider_events", ignore_result=True)
 def apply_pending_provider_events_task() -> int:
-    cutoff = timezone.now() - datetime.timedelta(seconds=getattr(settings, "PROVIDER_EVENT_GRACE_SECONDS", 30))
-    ids = list(
-        ProviderEvent.objects.filter(processed_at__isnull=True, received_at__lt=cutoff)
-        .order_by("received_at")
-        .values_list("pk", flat=True)[:1000]
-    )
+    ids = provider_events_pending()
     for pk in ids:
         provider_event_apply(event_id=pk)
     return len(ids)

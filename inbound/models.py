@@ -1,7 +1,8 @@
 """What comes back after a send: tracking hits, inbound mail, provider events, IMAP sync state.
 
-Imported at the end of `mailing/models.py` so Django sees these models as the
-`mailing` app's. Idempotency lives in unique constraints here:
+These models were the `mailing` app's until issue 12; migration
+`inbound/0001_initial` moved them here without copying a row. Idempotency
+lives in unique constraints here:
 `InboundMessage.message_id` (a re-poll never counts a message twice) and
 `ProviderEvent (account, idempotency_key)` (a webhook redelivered changes
 nothing the second time).
@@ -14,6 +15,7 @@ from accounts.models import Account
 from campaigns.models import SmtpCredential
 from core.ids import uuid7
 from enrollments.models import Enrollment
+from mailing.models import ScheduledSend
 
 
 class TrackingEvent(models.Model):
@@ -21,7 +23,7 @@ class TrackingEvent(models.Model):
 
     `counted` is False for hits that did not count as opens: a known image
     proxy or prefetcher within `OPEN_PREFETCH_WINDOW_SECONDS` of the send
-    (see `mailing.inbound_services.is_prefetch`). Repeated pixel loads after
+    (see `inbound.services.is_prefetch`). Repeated pixel loads after
     the first counted open are not stored (they change nothing).
     """
 
@@ -33,7 +35,7 @@ class TrackingEvent(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     kind = models.CharField(max_length=16, choices=Kind.choices)
     scheduled_send = models.ForeignKey(
-        "mailing.ScheduledSend", on_delete=models.CASCADE, related_name="tracking_events", db_index=False
+        ScheduledSend, on_delete=models.CASCADE, related_name="tracking_events", db_index=False
     )
     enrollment = models.ForeignKey(Enrollment, on_delete=models.CASCADE, related_name="tracking_events")
     counted = models.BooleanField(default=True)
@@ -80,7 +82,7 @@ class InboundMessage(models.Model):
         Enrollment, on_delete=models.SET_NULL, null=True, blank=True, related_name="inbound_messages"
     )
     scheduled_send = models.ForeignKey(
-        "mailing.ScheduledSend", on_delete=models.SET_NULL, null=True, blank=True, related_name="inbound_messages"
+        ScheduledSend, on_delete=models.SET_NULL, null=True, blank=True, related_name="inbound_messages"
     )
     kind = models.CharField(max_length=16, choices=Kind.choices)
     matched_by = models.CharField(max_length=16, choices=MatchedBy.choices)
@@ -170,7 +172,7 @@ class ProviderEvent(models.Model):
         Enrollment, on_delete=models.SET_NULL, null=True, blank=True, related_name="provider_events"
     )
     scheduled_send = models.ForeignKey(
-        "mailing.ScheduledSend", on_delete=models.SET_NULL, null=True, blank=True, related_name="provider_events"
+        ScheduledSend, on_delete=models.SET_NULL, null=True, blank=True, related_name="provider_events"
     )
     raw = models.JSONField()
     outcome = models.CharField(max_length=64, blank=True, default="", help_text="What applying it did.")
@@ -187,3 +189,8 @@ class ProviderEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider} {self.provider_event} {self.recipient}"
+
+    @property
+    def awaits_applying(self) -> bool:
+        """Stored, not applied yet: `inbound.services.provider_event_apply` has work to do."""
+        return self.processed_at is None

@@ -3,7 +3,8 @@
 Follows django-anymail's inbound design without its (unreleased) SMTP2GO
 backend: validate → normalize into our own event constants (unknown →
 `unknown`) → keep the raw payload → store keyed by an idempotency key built
-from `email_id`, `event`, `rcpt` and `time`.
+from `email_id`, `event`, `rcpt` and `time`. The view that strings these
+together is `inbound.views.Smtp2goWebhookView`; nothing here writes.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from django.utils.dateparse import parse_datetime
 
 from accounts.models import Account
 from core.parsers import contains_nul
-from mailing.inbound_models import ProviderEvent
+
+from .models import ProviderEvent
 
 T = ProviderEvent.Type
 
@@ -43,7 +45,7 @@ MAX_BODY_BYTES = 1_000_000
 
 
 class UnparseableBody(ValueError):
-    pass
+    """The body is not a payload we can read; the message says why."""
 
 
 def parse_body(body: bytes, content_type: str) -> dict[str, Any]:

@@ -15,7 +15,7 @@ FETCH of the full message for those only:
   mailbox (the latest send to that address);
 - a DSN (`multipart/report; report-type=delivery-status`) is matched by the
   Message-ID in its returned headers, else by its failed recipient;
-- auto-replies are stored and flagged (`mailing.autoreply`) but do not count.
+- auto-replies are stored and flagged (`inbound.autoreply`) but do not count.
 
 Failures (login refused, connection, TLS) are recorded on the sync state and
 the next attempt waits an exponential backoff; they never raise to the caller.
@@ -42,12 +42,13 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
 
 from campaigns.models import SmtpCredential
-from mailing.autoreply import auto_reply_reason
-from mailing.dsn import message_ids, parse_dsn
-from mailing.inbound_models import ImapSyncState, InboundMessage
-from mailing.inbound_services import InboundFacts, inbound_message_record
 from mailing.models import ScheduledSend
 from mailing.smtp import checked_address
+
+from .autoreply import auto_reply_reason
+from .dsn import message_ids, parse_dsn
+from .models import ImapSyncState, InboundMessage
+from .services import InboundFacts, inbound_message_record
 
 HEADER_FIELDS = (
     "MESSAGE-ID IN-REPLY-TO REFERENCES FROM SUBJECT DATE CONTENT-TYPE AUTO-SUBMITTED PRECEDENCE "
@@ -153,9 +154,8 @@ def _is_dsn_header(msg: Message) -> bool:
 
 def _ssl_context() -> ssl.SSLContext:
     context = ssl.create_default_context()
-    bundle = getattr(settings, "IMAP_CA_BUNDLE", "")
-    if bundle:
-        context.load_verify_locations(cafile=bundle)
+    if settings.IMAP_CA_BUNDLE:
+        context.load_verify_locations(cafile=settings.IMAP_CA_BUNDLE)
     return context
 
 
@@ -165,7 +165,7 @@ class ReplyDetectionJob:
     def __init__(self, credential: SmtpCredential, *, folder: str = "INBOX", timeout: float | None = None):
         self.credential = credential
         self.folder = folder
-        self.timeout = timeout or getattr(settings, "IMAP_TIMEOUT_SECONDS", 30.0)
+        self.timeout = timeout or settings.IMAP_TIMEOUT_SECONDS
         self.result = PollResult()
         self.account_id = credential.campaign.account_id
 
@@ -240,9 +240,7 @@ class ReplyDetectionJob:
 
     def _fail(self, state: ImapSyncState, message: str) -> None:
         failures = state.consecutive_failures + 1
-        base = getattr(settings, "IMAP_BACKOFF_BASE_SECONDS", 60)
-        ceiling = getattr(settings, "IMAP_BACKOFF_MAX_SECONDS", 6 * 3600)
-        delay = min(base * 2 ** (failures - 1), ceiling)
+        delay = min(settings.IMAP_BACKOFF_BASE_SECONDS * 2 ** (failures - 1), settings.IMAP_BACKOFF_MAX_SECONDS)
         now = timezone.now()
         ImapSyncState.objects.filter(pk=state.pk).update(
             last_error=message,

@@ -2,10 +2,11 @@
 
 Every status change goes through the enrollment state machine
 (`enrollments.services`), so a late or repeated event changes nothing and
-emits nothing. A reply, a bounce or an unsubscribe also cancels the
-enrollment's later sends (`mailing.services.scheduled_sends_cancel_for_enrollment`);
-an async bounce then runs the sending engine's bounce-rate guard for the
-credential that sent the message.
+emits nothing. A reply or a bounce also cancels the enrollment's later sends
+(`mailing.services.scheduled_sends_cancel_for_enrollment`); an unsubscribe is
+`mailing.subscriptions.contact_unsubscribe`, the one the contacts API and admin
+call too. An async bounce then runs the sending engine's bounce-rate guard
+for the credential that sent the message.
 
 The open rule (documented in the README): a pixel load counts as the first
 open unless it comes from a known image proxy or prefetcher (Apple Mail
@@ -23,6 +24,7 @@ from __future__ import annotations
 import datetime
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,11 +34,13 @@ from django.utils import timezone
 
 from contacts.models import Contact
 from enrollments.models import Enrollment
-from enrollments.services import enrollment_transition, enrollments_unsubscribe_contact
+from enrollments.services import enrollment_transition
 from mailing import services as mailing_services
-from mailing.inbound_models import InboundMessage, ProviderEvent, TrackingEvent
 from mailing.models import ScheduledSend
 from mailing.outcomes import sent_outcomes_settle
+from mailing.subscriptions import contact_unsubscribe
+
+from .models import InboundMessage, ProviderEvent, TrackingEvent
 
 _PREFETCHERS = re.compile(
     r"^Mozilla/5\.0$|GoogleImageProxy|ggpht\.com|YahooMailProxy|Mimecast|Proofpoint|Barracuda|"
@@ -50,7 +54,7 @@ def is_prefetch(*, user_agent: str, sent_at: datetime.datetime | None, at: datet
     """A hit by a known proxy/prefetcher (or with no User-Agent) within the prefetch window of the send."""
     if sent_at is None:
         return False
-    window = datetime.timedelta(seconds=getattr(settings, "OPEN_PREFETCH_WINDOW_SECONDS", 60))
+    window = datetime.timedelta(seconds=settings.OPEN_PREFETCH_WINDOW_SECONDS)
     if at - sent_at > window:
         return False
     agent = (user_agent or "").strip()
@@ -140,53 +144,37 @@ def tracking_click_record(
     return counted
 
 
-def contact_unsubscribe_everywhere(
-    *,
-    contact: Contact,
-    at: datetime.datetime | None = None,
-    send_id: uuid.UUID | None = None,
-    source: str = "",
-    settled: bool = False,
+def _contact_unsubscribe_from_send(
+    *, send: ScheduledSend, source: str, at: datetime.datetime, settled: bool = False
 ) -> bool:
-    """Unsubscribe the contact account-wide and stop every enrollment of it; True when anything changed.
+    """`contact_unsubscribe` for the contact a send went to, and the unsubscribe recorded against the send.
 
-    The contact is marked unsubscribed (its account's contacts are unique by
-    email, so this covers every campaign of the account), each active
-    enrollment is stopped through the state machine (one
-    `enrollment.unsubscribed` event each) and its remaining sends are
-    canceled. Repeating it changes nothing. `settled`: the caller already applied
-    the contact's pending sends, before locking any enrollment.
+    The tracking event is written only when something changed, so a repeated
+    unsubscribe leaves one. Returns whether anything changed.
     """
-    at = at or timezone.now()
     with transaction.atomic():
-        if not settled:  # a message that went out before the unsubscribe is recorded as sent first
-            sent_outcomes_settle(enrollment_ids=Enrollment.objects.filter(contact=contact).values_list("id", flat=True))
-        flipped = Contact.objects.filter(pk=contact.pk, subscribed=True).update(
-            subscribed=False, unsubscribed_at=at, updated_at=timezone.now()
-        )
-        stopped = enrollments_unsubscribe_contact(contact=contact, at=at)
-        for enrollment_id in Enrollment.objects.filter(contact=contact).values_list("id", flat=True):
-            mailing_services.scheduled_sends_cancel_for_enrollment(enrollment_id=enrollment_id, reason="unsubscribed")
-        changed = bool(flipped or stopped)
-        if changed and send_id is not None:
-            enrollment_id = ScheduledSend.objects.filter(pk=send_id).values_list("enrollment_id", flat=True).first()
-            if enrollment_id is not None:
-                TrackingEvent.objects.create(
-                    kind=TrackingEvent.Kind.UNSUBSCRIBE,
-                    scheduled_send_id=send_id,
-                    enrollment_id=enrollment_id,
-                    url=source,
-                    created_at=at,
-                )
+        contact = Contact.objects.get(enrollments__pk=send.enrollment_id)
+        changed = contact_unsubscribe(contact=contact, at=at, settled=settled)
+        if changed:
+            TrackingEvent.objects.create(
+                kind=TrackingEvent.Kind.UNSUBSCRIBE,
+                scheduled_send_id=send.pk,
+                enrollment_id=send.enrollment_id,
+                url=source,
+                created_at=at,
+            )
     return changed
 
 
-def unsubscribe_from_send(*, send_id: uuid.UUID, source: str, at: datetime.datetime | None = None) -> bool | None:
-    """Unsubscribe the contact a send went to. None for an unknown send; else whether anything changed."""
-    contact = Contact.objects.filter(enrollments__scheduled_sends__pk=send_id).first()
-    if contact is None:
+def tracking_unsubscribe_record(*, send_id: uuid.UUID, source: str, at: datetime.datetime | None = None) -> bool | None:
+    """Unsubscribe the contact a send went to, through its unsubscribe link (`source`: "page" or "one-click").
+
+    None for an unknown send (gone with its campaign); else whether anything changed.
+    """
+    send = ScheduledSend.objects.filter(pk=send_id).only("pk", "enrollment_id").first()
+    if send is None:
         return None
-    return contact_unsubscribe_everywhere(contact=contact, at=at, send_id=send_id, source=source)
+    return _contact_unsubscribe_from_send(send=send, source=source, at=at or timezone.now())
 
 
 def _bounce_guard(smtp_credential_id: Any) -> None:
@@ -263,10 +251,54 @@ def inbound_message_record(
 
 
 # --- provider webhooks (SMTP2GO) ----------------------------------------------------------------------
+#
+# What applying each type of provider event does, one handler per type: each returns (outcome, bounced).
+# A type with no handler changes nothing: it is stored already applied, with no task.
+
+
+def _bounce(event: ProviderEvent, send: ScheduledSend, at: datetime.datetime) -> tuple[str, bool]:
+    reason = event.reason or event.provider_event
+    bounced = mailing_services.enrollment_bounce(enrollment_id=send.enrollment_id, reason=reason, at=at) is not None
+    return ("bounced" if bounced else "no_change"), bounced
+
+
+def _complain(event: ProviderEvent, send: ScheduledSend, at: datetime.datetime) -> tuple[str, bool]:
+    """A spam report bounces the enrollment and unsubscribes the contact account-wide."""
+    reason = f"spam complaint: {event.reason}" if event.reason else "spam complaint"
+    bounced = mailing_services.enrollment_bounce(enrollment_id=send.enrollment_id, reason=reason, at=at) is not None
+    _contact_unsubscribe_from_send(send=send, source="smtp2go:spam", at=at, settled=True)
+    return f"{'bounced' if bounced else 'no_change'}+unsubscribed", bounced
+
+
+def _unsubscribe(event: ProviderEvent, send: ScheduledSend, at: datetime.datetime) -> tuple[str, bool]:
+    changed = _contact_unsubscribe_from_send(send=send, source="smtp2go:unsubscribe", at=at, settled=True)
+    return ("unsubscribed" if changed else "no_change"), False
+
+
+def _record(event: ProviderEvent, send: ScheduledSend, at: datetime.datetime) -> tuple[str, bool]:
+    """Matched to its send and kept (a soft bounce: the provider retries), nothing changes."""
+    return "recorded", False
+
+
+PROVIDER_EVENT_EFFECTS: dict[str, Callable[[ProviderEvent, ScheduledSend, datetime.datetime], tuple[str, bool]]] = {
+    ProviderEvent.Type.BOUNCED: _bounce,
+    ProviderEvent.Type.REJECTED: _bounce,
+    ProviderEvent.Type.COMPLAINED: _complain,
+    ProviderEvent.Type.UNSUBSCRIBED: _unsubscribe,
+    ProviderEvent.Type.DEFERRED: _record,
+}
 
 
 def provider_event_store(*, account_id: Any, fields: dict[str, Any]) -> tuple[ProviderEvent, bool]:
-    """Store a normalized provider event once per idempotency key: (event, created)."""
+    """Store a normalized provider event once per idempotency key: (event, created).
+
+    An event whose type changes nothing (delivered, opened, unknown, …) is
+    stored already applied (outcome "stored"); the others are left for
+    `provider_event_apply` (`awaits_applying`), which the caller hands to a
+    task once this has committed.
+    """
+    if fields["event_type"] not in PROVIDER_EVENT_EFFECTS:
+        fields = {**fields, "outcome": "stored", "processed_at": timezone.now()}
     try:
         with transaction.atomic():
             return ProviderEvent.objects.create(account_id=account_id, **fields), True
@@ -296,9 +328,11 @@ def provider_event_apply(*, event_id: uuid.UUID) -> str:
     bounced (hard) and rejected → the enrollment bounces (reason from the
     provider's message); complained (spam) → bounces and the contact is
     unsubscribed account-wide; unsubscribed → unsubscribed account-wide;
-    deferred (soft bounce) and everything else → recorded only.
+    deferred (soft bounce) → recorded only (`PROVIDER_EVENT_EFFECTS`). An event
+    that matches none of our sends is "unmatched"; one whose message the worker
+    has not recorded yet is left for the sweeper ("in_flight"). A bounce then
+    runs the bounce-rate guard of the credential that sent the message.
     """
-    Type = ProviderEvent.Type
     bounced = False
     with transaction.atomic():
         event = ProviderEvent.objects.select_for_update().filter(pk=event_id, processed_at__isnull=True).first()
@@ -307,35 +341,15 @@ def provider_event_apply(*, event_id: uuid.UUID) -> str:
         send = _match_send(event)
         if send is not None and send.status == ScheduledSend.Status.SENDING:
             return "in_flight"  # the worker has not recorded the send yet: the sweeper applies it later
-        if send is not None:
+        effect = PROVIDER_EVENT_EFFECTS.get(event.event_type, _record)
+        if send is None:
+            outcome = "unmatched"
+        else:
             # Recorded as sent before what followed, for every enrollment this may stop, and before
             # any enrollment is locked (the worker locks sends, then enrollments).
             contact_enrollments = Enrollment.objects.filter(contact__enrollments=send.enrollment_id)
             sent_outcomes_settle(enrollment_ids=contact_enrollments.values_list("id", flat=True))
-        outcome = "recorded"
-        if send is None:
-            outcome = "unmatched"
-        elif event.event_type in (Type.BOUNCED, Type.REJECTED, Type.COMPLAINED):
-            reason = event.reason or event.provider_event
-            if event.event_type == Type.COMPLAINED:
-                reason = f"spam complaint: {reason}" if event.reason else "spam complaint"
-            at = event.occurred_at or timezone.now()
-            bounced = (
-                mailing_services.enrollment_bounce(enrollment_id=send.enrollment_id, reason=reason, at=at) is not None
-            )
-            outcome = "bounced" if bounced else "no_change"
-            if event.event_type == Type.COMPLAINED:
-                contact = Contact.objects.get(enrollments__pk=send.enrollment_id)
-                contact_unsubscribe_everywhere(
-                    contact=contact, at=at, send_id=send.pk, source="smtp2go:spam", settled=True
-                )
-                outcome = f"{outcome}+unsubscribed"
-        elif event.event_type == Type.UNSUBSCRIBED:
-            contact = Contact.objects.get(enrollments__pk=send.enrollment_id)
-            changed = contact_unsubscribe_everywhere(
-                contact=contact, at=event.occurred_at, send_id=send.pk, source="smtp2go:unsubscribe", settled=True
-            )
-            outcome = "unsubscribed" if changed else "no_change"
+            outcome, bounced = effect(event, send, event.occurred_at or timezone.now())
         event.scheduled_send = send
         event.enrollment_id = send.enrollment_id if send else None
         event.outcome = outcome

@@ -67,6 +67,24 @@ def test_operator_unsubscribing_in_the_admin_stamps_the_time(staff_client, owner
     assert Enrollment.objects.get(pk=enrollment.pk).unsubscribed_at is not None  # its sequence stopped too
 
 
+def test_the_admin_refuses_what_the_api_refuses_and_keeps_a_contact_in_its_account(staff_client, owner, outsider):
+    contact = ContactFactory(account=owner, email="ada@example.com")
+    ContactFactory(account=owner, email="taken@example.com")
+    form = {"account": outsider.pk, "custom_fields": "{}", "first_name": "", "last_name": "", "company": ""}
+    url = f"/admin/contacts/contact/{contact.pk}/change/"
+
+    invalid = staff_client.post(url, {**form, "email": "not an address", "subscribed": "on"})
+    taken = staff_client.post(url, {**form, "email": "Taken@Example.com", "subscribed": "on"})
+    nested = staff_client.post(url, {**form, "email": "ada@example.com", "custom_fields": '{"a": [1]}'})
+    renamed = staff_client.post(url, {**form, "email": " Ada.L@Example.com ", "subscribed": "on"})
+
+    assert [r.status_code for r in (invalid, taken, nested)] == [200, 200, 200]  # the form again, with errors
+    assert b"Another contact of the account has this email" in taken.content
+    assert renamed.status_code == 302
+    contact.refresh_from_db()
+    assert (contact.email, contact.account_id, contact.subscribed) == ("ada.l@example.com", owner.pk, True)
+
+
 def test_operator_creates_an_api_key_and_sees_it_once(staff_client, owner):
     response = staff_client.post("/admin/accounts/apikey/add/", {"account": owner.pk, "name": "zapier"}, follow=True)
     api_key = ApiKey.objects.get(account=owner, name="zapier")

@@ -162,6 +162,26 @@ def test_unsubscribing_through_the_api_stops_every_enrollment_as_the_link_does(a
     assert WebhookEvent.objects.filter(type="enrollment.unsubscribed").count() == 2
 
 
+def test_a_refused_update_unsubscribes_nothing(api, owner):
+    from enrollments.models import Enrollment
+    from tests.campaigns.factories import CampaignFactory, EnrollmentFactory
+    from webhooks.models import WebhookEvent
+
+    ContactFactory(account=owner, email="taken@example.com")
+    contact = ContactFactory(account=owner)
+    enrollment = EnrollmentFactory(campaign=CampaignFactory(account=owner), contact=contact)
+
+    response = api.patch(
+        f"/api/contacts/{contact.pk}", {"subscribed": False, "email": "taken@example.com"}, format="json"
+    )
+
+    assert response.status_code == 409
+    contact.refresh_from_db()
+    assert contact.subscribed is True and contact.unsubscribed_at is None
+    assert Enrollment.objects.get(pk=enrollment.pk).unsubscribed_at is None
+    assert not WebhookEvent.objects.filter(type="enrollment.unsubscribed").exists()
+
+
 def test_custom_fields_are_cleaned_as_imports_clean_them(api, owner):
     body = api.post(
         "/api/contacts",

@@ -230,6 +230,20 @@ def test_an_unknown_event_is_stored_raw_and_answered_200(hook, owner):
     assert (event.event_type, event.raw, event.outcome) == ("unknown", payload, "stored")
 
 
+def test_an_event_that_changes_nothing_is_stored_applied_and_hands_no_work_to_a_task(
+    anon_api, owner, sent, django_capture_on_commit_callbacks
+):
+    payload = {"event": "delivered", "rcpt": "lead@example.org", "email_id": "e2", "time": "2026-11-20T10:15:00Z"}
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = post(anon_api, owner, "json", payload)
+
+    assert (response.status_code, response.json()) == (200, {"status": "accepted"})
+    assert callbacks == []
+    event = ProviderEvent.objects.get()
+    assert (event.event_type, event.outcome, event.awaits_applying) == ("delivered", "stored", False)
+
+
 def test_a_bounce_for_an_unknown_recipient_is_stored_unmatched(hook, owner):
     kind, payload = soft_bounce(None, "stranger@example.org")
     assert hook(owner, kind, payload).status_code == 200

@@ -1,9 +1,10 @@
-"""Reads of inbound events."""
+"""Reads of inbound events: the sweeper's pending provider events, a mailbox's reply-detection health."""
 
 from __future__ import annotations
 
 import datetime
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
@@ -23,3 +24,29 @@ def provider_events_pending(*, limit: int = 1000) -> list[uuid.UUID]:
         .order_by("received_at")
         .values_list("pk", flat=True)[:limit]
     )
+
+
+def smtp_credential_imap_status(credential: Any) -> dict[str, Any]:
+    """Reply detection's health for one credential, for the campaign stats.
+
+    Reads `credential.imap_sync_state` as loaded by the caller (select_related:
+    no query here). `imap_status`: `not_configured`, `never_polled`, `ok`, or
+    `failing` (the last attempt failed; `imap_last_error` says why and
+    `imap_next_attempt_at` when it is tried again, after a backoff).
+    """
+    state = getattr(credential, "imap_sync_state", None) if credential.imap_configured else None
+    failing = bool(state and state.consecutive_failures)
+    if not credential.imap_configured:
+        status = "not_configured"
+    elif failing:
+        status = "failing"
+    elif state is None or state.last_polled_at is None:
+        status = "never_polled"
+    else:
+        status = "ok"
+    return {
+        "imap_status": status,
+        "imap_last_polled_at": state.last_polled_at if state else None,
+        "imap_last_error": (state.last_error or None) if failing else None,
+        "imap_next_attempt_at": state.next_attempt_at if failing else None,
+    }

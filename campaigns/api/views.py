@@ -10,7 +10,7 @@ from core.lookups import get_or_not_found
 from core.schema import MALFORMED_JSON, VALIDATION_FAILED, error_responses
 from core.viewsets import AccountScopedViewSet
 from enrollments.selectors import campaign_stats
-from mailing.selectors import smtp_credential_imap_status
+from inbound.selectors import smtp_credential_imap_status
 
 from .serializers import (
     CampaignCreatedSerializer,

@@ -1,105 +1,38 @@
 """Operators' admin: campaigns with steps and credentials inline, stats on the change page.
 
-Passwords are write-only here: the forms have no field bound to the stored
-secret (so it is never rendered, not even masked), only "set a new one"
-fields that change it when filled and leave it alone when blank.
+The forms (`campaigns.forms`) check the input with the services' own check
+and the admin saves through `campaign_create` and `campaign_update`, so an
+operator meets the API's rules and messages, and every write is the
+service's (one transaction). Passwords are write-only.
 """
 
-from django import forms
-from django.contrib import admin
-from django.core.exceptions import ValidationError
-from django.forms.models import BaseInlineFormSet
+from django.contrib import admin, messages
+from django.http import HttpResponseRedirect
 from django.utils.html import format_html, format_html_join
 
+from core.errors import ValidationFailed
 from enrollments.selectors import campaign_stats
 
+from .forms import CampaignAdminForm, SequenceStepFormSet, SmtpCredentialForm, SmtpCredentialFormSet
 from .models import Campaign, Outreach, SequenceStep, SmtpCredential
-from .services import campaign_delete
-
-WRITE_ONLY_HELP = "Write-only: leave blank to keep the stored password. It is never shown."
+from .services import campaign_create, campaign_delete, campaign_update
 
 
-class SmtpCredentialForm(forms.ModelForm):
-    new_smtp_password = forms.CharField(
-        label="SMTP password",
-        required=False,
-        strip=False,
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-        help_text=WRITE_ONLY_HELP,
-    )
-    new_imap_password = forms.CharField(
-        label="IMAP password",
-        required=False,
-        strip=False,
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-        help_text=WRITE_ONLY_HELP,
-    )
-    clear_imap_password = forms.BooleanField(label="Remove the IMAP password", required=False)
-
-    class Meta:
-        model = SmtpCredential
-        # Every field but the two secrets, which only the write-only fields below set.
-        fields = (
-            "label",
-            "from_email",
-            "from_name",
-            "daily_limit",
-            "smtp_host",
-            "smtp_port",
-            "smtp_security",
-            "smtp_username",
-            "imap_host",
-            "imap_port",
-            "imap_username",
-        )
-
-    def clean(self):
-        cleaned = super().clean()
-        if cleaned.get("new_smtp_password"):
-            self.instance.smtp_password = cleaned["new_smtp_password"]
-        elif not self.instance.smtp_password:
-            self.add_error("new_smtp_password", "Required for a new credential.")
-        if cleaned.get("new_imap_password"):
-            self.instance.imap_password = cleaned["new_imap_password"]
-        elif cleaned.get("clear_imap_password"):
-            self.instance.imap_password = ""
-        return cleaned
+class FirstOneOnAddMixin:
+    def get_extra(self, request, obj=None, **kwargs):
+        return 0 if obj else 1  # a new campaign needs one of each: show the first form
 
 
-class SequenceStepFormSet(BaseInlineFormSet):
-    def clean(self):
-        super().clean()
-        positions = [
-            form.cleaned_data.get("position")
-            for form in self.forms
-            if form.cleaned_data and not form.cleaned_data.get("DELETE")
-        ]
-        if not positions:
-            raise ValidationError("A campaign needs at least one sequence step.")
-        if sorted(p for p in positions if p) != list(range(1, len(positions) + 1)):
-            raise ValidationError("Step positions must be unique and contiguous from 1.")
-
-
-class SmtpCredentialFormSet(BaseInlineFormSet):
-    def clean(self):
-        super().clean()
-        kept = [f for f in self.forms if f.cleaned_data and not f.cleaned_data.get("DELETE")]
-        if not kept:
-            raise ValidationError("A campaign needs at least one SMTP credential.")
-
-
-class SequenceStepInline(admin.StackedInline):
+class SequenceStepInline(FirstOneOnAddMixin, admin.StackedInline):
     model = SequenceStep
     formset = SequenceStepFormSet
-    extra = 0
     fields = ("position", "delay_minutes", "subject", "body_html", "body_text")
 
 
-class SmtpCredentialInline(admin.StackedInline):
+class SmtpCredentialInline(FirstOneOnAddMixin, admin.StackedInline):
     model = SmtpCredential
     form = SmtpCredentialForm
     formset = SmtpCredentialFormSet
-    extra = 0
     readonly_fields = ("imap_configured", "disabled_at", "disabled_reason")
     fieldsets = (
         (None, {"fields": ("label", "from_email", "from_name", "daily_limit")}),
@@ -118,6 +51,7 @@ class SmtpCredentialInline(admin.StackedInline):
 
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
+    form = CampaignAdminForm
     list_display = ("name", "account", "status", "outreach", "created_at")
     list_filter = ("status",)
     search_fields = ("name",)
@@ -187,6 +121,40 @@ class CampaignAdmin(admin.ModelAdmin):
             credentials,
             batches,
         )
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except ValidationFailed as exc:
+            # The forms passed the same check a moment before: the campaign changed meanwhile.
+            # Nothing was written (the view's transaction rolled back).
+            self.message_user(request, f"Not saved: {exc.message}", messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+    def save_model(self, request, obj, form, change):
+        pass  # save_related writes the campaign with its steps and credentials, in one service call
+
+    def save_related(self, request, form, formsets, change):
+        lists = {formset.service_key: formset for formset in formsets}
+        if change:
+            campaign_update(
+                campaign=form.instance,
+                data=form.service_data(changed_only=True),
+                # A list nobody touched is left as stored.
+                **{key: formset.service_items() for key, formset in lists.items() if formset.has_changed()},
+            )
+        else:
+            created = campaign_create(
+                account=form.cleaned_data["account"],
+                **form.service_data(),
+                **{key: formset.service_items() for key, formset in lists.items()},
+            )
+            # The admin goes on with the object it built (history, redirect): make it the created one.
+            for field in Campaign._meta.concrete_fields:
+                setattr(form.instance, field.attname, getattr(created, field.attname))
+            form.instance._state.adding = False
+        for formset in formsets:
+            formset.record_changes()
 
     def delete_model(self, request, obj):
         campaign_delete(campaign=obj)

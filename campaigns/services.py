@@ -9,11 +9,13 @@ Nothing is written when anything is refused.
 
 from __future__ import annotations
 
+import copy
 import uuid
 from typing import Any
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import F, Max
 from django.utils import timezone
 
 from accounts.models import Account
@@ -78,12 +80,42 @@ def _owned_outreach(account: Account, outreach_id: Any, errors: dict[str, list[s
         return None
 
 
+def _existing(model, campaign: Campaign) -> dict[str, Any]:
+    """The campaign's stored steps or credentials by id (none for a campaign not saved yet)."""
+    if campaign._state.adding:
+        return {}
+    return {str(obj.pk): obj for obj in model.objects.filter(campaign_id=campaign.pk)}
+
+
+def _listed(model, key: str, index: int, data: dict, existing: dict, seen: set, errors: dict):
+    """The stored object an item names by `id` (None: a new one, or an error filed)."""
+    if data.get("id") in (None, ""):
+        return None
+    found = existing.get(str(data["id"]))
+    if found is None:
+        errors.setdefault(f"{key}[{index}].id", []).append(
+            f"No {model._meta.verbose_name} with this id in this campaign."
+        )
+    elif found.pk in seen:
+        errors.setdefault(f"{key}[{index}].id", []).append("Listed twice.")
+        found = None
+    else:
+        seen.add(found.pk)
+    return found
+
+
 def _build_steps(campaign: Campaign, steps: list[dict[str, Any]], errors: dict) -> list[SequenceStep]:
+    existing, seen = _existing(SequenceStep, campaign), set()
     built = []
     for index, data in enumerate(steps):
         values = {k: v for k, v in data.items() if k in STEP_FIELDS and v is not None}
         values.setdefault("position", index + 1)
-        step = SequenceStep(campaign=campaign, **values)
+        step = _listed(SequenceStep, "sequence_steps", index, data, existing, seen, errors)
+        if step is None:
+            step = SequenceStep(campaign=campaign, **values)
+        else:
+            for key, value in values.items():
+                setattr(step, key, value)
         _check(errors, step, prefix=f"sequence_steps[{index}].", exclude=("campaign",))
         built.append(step)
     positions = sorted(s.position for s in built if isinstance(s.position, int))
@@ -97,17 +129,96 @@ def _build_steps(campaign: Campaign, steps: list[dict[str, Any]], errors: dict) 
 
 
 def _build_credentials(campaign: Campaign, credentials: list[dict[str, Any]], errors: dict) -> list[SmtpCredential]:
+    existing, seen = _existing(SmtpCredential, campaign), set()
     built = []
     for index, data in enumerate(credentials):
         values = {k: ("" if v is None else v) for k, v in data.items() if k in CREDENTIAL_FIELDS}
         if values.get("imap_port") == "":
             values["imap_port"] = None
-        credential = SmtpCredential(campaign=campaign, **values)
+        credential = _listed(SmtpCredential, "smtp_credentials", index, data, existing, seen, errors)
+        if credential is None:
+            credential = SmtpCredential(campaign=campaign, **values)
+        else:  # a stored credential keeps what the item leaves out, its secrets included
+            for key, value in values.items():
+                setattr(credential, key, value)
         _check(errors, credential, prefix=f"smtp_credentials[{index}].", exclude=("campaign",))
         built.append(credential)
     if not built:
         errors.setdefault("smtp_credentials", []).append("At least one SMTP credential is required.")
     return built
+
+
+def _apply_fields(campaign: Campaign, data: dict[str, Any], errors: dict) -> list[str]:
+    """Set `data` (`UPDATABLE_FIELDS`) on `campaign` and check it; returns the model fields set."""
+    changed = []
+    for key, value in data.items():
+        if key == "outreach_id":
+            campaign.outreach = _owned_outreach(campaign.account, value, errors)
+            changed.append("outreach")
+        elif value is None:
+            errors[key] = ["This field may not be null."]
+        else:
+            setattr(campaign, key, value)
+            changed.append(key)
+    _check(errors, campaign, exclude=("account", "outreach"))
+    return changed
+
+
+def _plan(
+    campaign: Campaign,
+    data: dict[str, Any],
+    sequence_steps: list[dict[str, Any]] | None,
+    smtp_credentials: list[dict[str, Any]] | None,
+) -> tuple[list[str], list[SequenceStep] | None, list[SmtpCredential] | None]:
+    """Everything a write would change, checked; raises `ValidationFailed` with every problem found."""
+    message = f"Not updatable; updatable fields: {', '.join(UPDATABLE_FIELDS)}."
+    _raise_if({key: [message] for key in data if key not in UPDATABLE_FIELDS})
+    errors: dict[str, list[str]] = {}
+    changed = _apply_fields(campaign, data, errors)
+    steps = None if sequence_steps is None else _build_steps(campaign, sequence_steps, errors)
+    credentials = None if smtp_credentials is None else _build_credentials(campaign, smtp_credentials, errors)
+    _raise_if(errors)
+    return changed, steps, credentials
+
+
+def campaign_validate(
+    *,
+    campaign: Campaign,
+    data: dict[str, Any] | None = None,
+    sequence_steps: list[dict[str, Any]] | None = None,
+    smtp_credentials: list[dict[str, Any]] | None = None,
+) -> None:
+    """Check what `campaign_update` (for an unsaved campaign: `campaign_create`) would check; write nothing.
+
+    Takes the same arguments as `campaign_update`; a part left out (None) is
+    not checked, so a form can check the part it holds. Raises
+    `ValidationFailed` with the same details the write would raise.
+    `campaign` is not changed.
+    """
+    _plan(copy.copy(campaign), data or {}, sequence_steps, smtp_credentials)
+
+
+def _write_steps(campaign: Campaign, steps: list[SequenceStep]) -> None:
+    """Make `steps` the campaign's steps: the stored ones not listed go, the listed ones are saved."""
+    stored = [step for step in steps if not step._state.adding]
+    SequenceStep.objects.filter(campaign=campaign).exclude(pk__in=[s.pk for s in stored]).delete()
+    if stored:
+        # Positions are unique per campaign and checked row by row: park the kept steps above
+        # every final position first, so a swap (1 <-> 2) never meets the other row midway.
+        top = SequenceStep.objects.filter(campaign=campaign).aggregate(top=Max("position"))["top"] or 0
+        SequenceStep.objects.filter(pk__in=[s.pk for s in stored]).update(position=F("position") + top + len(steps))
+        for step in stored:
+            step.save(update_fields=[*STEP_FIELDS, "updated_at"])
+    SequenceStep.objects.bulk_create([step for step in steps if step._state.adding])
+
+
+def _write_credentials(campaign: Campaign, credentials: list[SmtpCredential]) -> None:
+    """Make `credentials` the campaign's credentials: the stored ones not listed go, the listed ones are saved."""
+    stored = [credential for credential in credentials if not credential._state.adding]
+    SmtpCredential.objects.filter(campaign=campaign).exclude(pk__in=[c.pk for c in stored]).delete()
+    for credential in stored:  # secrets not given are the stored values, read back and written again
+        credential.save(update_fields=[*CREDENTIAL_FIELDS, "updated_at"])
+    SmtpCredential.objects.bulk_create([c for c in credentials if c._state.adding])
 
 
 @transaction.atomic
@@ -129,13 +240,9 @@ def campaign_create(
     unknown = sorted(set(options) - set(CAMPAIGN_OPTIONS))
     if unknown:
         raise TypeError(f"campaign_create() got unexpected options {unknown}")
-    errors: dict[str, list[str]] = {}
-    campaign = Campaign(account=account, name=name, **{k: v for k, v in options.items() if v is not None})
-    campaign.outreach = _owned_outreach(account, outreach_id, errors)
-    _check(errors, campaign, exclude=("account", "outreach"))
-    steps = _build_steps(campaign, sequence_steps, errors)
-    credentials = _build_credentials(campaign, smtp_credentials, errors)
-    _raise_if(errors)
+    campaign = Campaign(account=account)
+    data = {"name": name, "outreach_id": outreach_id, **{k: v for k, v in options.items() if v is not None}}
+    _, steps, credentials = _plan(campaign, data, sequence_steps, smtp_credentials)
     campaign.save()
     SequenceStep.objects.bulk_create(steps)
     SmtpCredential.objects.bulk_create(credentials)
@@ -143,37 +250,42 @@ def campaign_create(
 
 
 @transaction.atomic
-def campaign_update(*, campaign: Campaign, data: dict[str, Any]) -> Campaign:
+def campaign_update(
+    *,
+    campaign: Campaign,
+    data: dict[str, Any],
+    sequence_steps: list[dict[str, Any]] | None = None,
+    smtp_credentials: list[dict[str, Any]] | None = None,
+) -> Campaign:
     """Change the updatable fields in `data` (`UPDATABLE_FIELDS`); any other key is refused.
 
     `outreach_id: null` unlinks the campaign from its outreach.
+    `sequence_steps` and `smtp_credentials`, when given, are the campaign's
+    whole new lists, as `campaign_create` takes them: an item with the `id` of
+    one of the campaign's steps (credentials) changes it, an item without one
+    adds one, and a stored one left out is deleted, with what hangs on it (a
+    deleted step's scheduled sends; a deleted credential's day counters). A
+    stored credential's `smtp_password` and `imap_password` change only when
+    the item has them. Raises `ValidationFailed` (nothing written) with every
+    problem found, keyed by path (module docstring).
     """
-    errors: dict[str, list[str]] = {}
-    for key in data:
-        if key not in UPDATABLE_FIELDS:
-            errors[key] = [f"Not updatable; updatable fields: {', '.join(UPDATABLE_FIELDS)}."]
-    _raise_if(errors)
-    changed = []
-    for key, value in data.items():
-        if key == "outreach_id":
-            campaign.outreach = _owned_outreach(campaign.account, value, errors)
-            changed.append("outreach")
-        elif value is None:
-            errors[key] = ["This field may not be null."]
-        else:
-            setattr(campaign, key, value)
-            changed.append(key)
-    _check(errors, campaign, exclude=("account", "outreach"))
-    _raise_if(errors)
-    if changed:
-        try:
-            with transaction.atomic():
+    if sequence_steps is not None or smtp_credentials is not None:
+        # Two editors replacing the lists at once would interleave their deletes and position moves.
+        Campaign.objects.select_for_update().filter(pk=campaign.pk).first()
+    changed, steps, credentials = _plan(campaign, data, sequence_steps, smtp_credentials)
+    try:
+        with transaction.atomic():
+            if changed:
                 campaign.save(update_fields=[*changed, "updated_at"])
-        except IntegrityError:  # a concurrent update made the pair invalid (e.g. min > max)
-            raise ValidationFailed(
-                "The campaign changed meanwhile; the update would break its rules.",
-                details={"non_field_errors": ["Conflicting concurrent update; retry."]},
-            ) from None
+            if steps is not None:
+                _write_steps(campaign, steps)
+            if credentials is not None:
+                _write_credentials(campaign, credentials)
+    except IntegrityError:  # a concurrent update made the pair invalid (e.g. min > max)
+        raise ValidationFailed(
+            "The campaign changed meanwhile; the update would break its rules.",
+            details={"non_field_errors": ["Conflicting concurrent update; retry."]},
+        ) from None
     return campaign
 
 

@@ -1,9 +1,24 @@
+"""The campaign admin as an operator uses it: what the pages show, and what a save writes.
+
+The forms check with the services' own check and the admin saves through
+`campaign_create` / `campaign_update`, so refusals are the API's, shown on
+the page next to the field they are about.
+"""
+
+import copy
+import html as htmllib
+
 import pytest
+from django.contrib.admin.models import LogEntry
 from django.contrib.auth import get_user_model
 from django.db import connection
 
-from campaigns.models import Campaign, SmtpCredential
+import campaigns.admin
+from campaigns.models import Campaign, Outreach, SequenceStep, SmtpCredential
+from campaigns.services import campaign_update, outreach_create
+from mailing.models import ScheduledSend
 
+from .conftest import SEED_PAYLOAD
 from .factories import CampaignFactory, SequenceStepFactory, SmtpCredentialFactory, enroll
 
 pytestmark = pytest.mark.django_db
@@ -144,3 +159,261 @@ def test_outreach_admin_lists_outreaches(staff_client, owner):
 
     outreach_create(account=owner, name="Big outreach")
     assert "Big outreach" in staff_client.get("/admin/campaigns/outreach/?q=big").content.decode()
+
+
+# --- Adding and changing go through the services -------------------------------------------
+
+ADD_URL = "/admin/campaigns/campaign/add/"
+STEP = {"position": 1, "delay_minutes": 0, "subject": "Hi {{first_name}}", "body_html": "<p>Hello</p>", "body_text": ""}
+CREDENTIAL = {
+    "label": "Primary",
+    "from_email": "",
+    "from_name": "",
+    "daily_limit": 200,
+    "smtp_host": "smtp.example.com",
+    "smtp_port": 587,
+    "smtp_security": "",
+    "smtp_username": "sales@example.com",
+    "new_smtp_password": "typed-SECRET-pw",
+    "imap_host": "",
+    "imap_port": "",
+    "imap_username": "",
+    "new_imap_password": "",
+}
+
+
+def _inline(prefix, rows, *, initial=0):
+    data = {
+        f"{prefix}-TOTAL_FORMS": len(rows),
+        f"{prefix}-INITIAL_FORMS": initial,
+        f"{prefix}-MIN_NUM_FORMS": 0,
+        f"{prefix}-MAX_NUM_FORMS": 1000,
+    }
+    for index, row in enumerate(rows):
+        data.update({f"{prefix}-{index}-{key}": value for key, value in row.items() if value is not None})
+    return data
+
+
+def _add_form_data(account, *, steps=(STEP,), credentials=(CREDENTIAL,), **campaign):
+    data = {
+        "account": account.pk,
+        "name": "From the admin",
+        "outreach": "",
+        "min_wait_seconds": 120,
+        "max_wait_seconds": 420,
+        "bounce_rate_threshold": 8.0,
+        **campaign,
+    }
+    data.update(_inline("sequence_steps", steps))
+    data.update(_inline("smtp_credentials", credentials))
+    return data
+
+
+def _page_errors(response):
+    """What the re-rendered page shows, by place: the campaign's fields, then each inline's list and forms."""
+    assert response.status_code == 200, response
+    steps, credentials = response.context["inline_admin_formsets"]
+    return {
+        "campaign": dict(response.context["adminform"].form.errors),
+        "sequence_steps": list(steps.formset.non_form_errors()),
+        "sequence_steps[]": [dict(form.errors) for form in steps.formset.forms],
+        "smtp_credentials": list(credentials.formset.non_form_errors()),
+        "smtp_credentials[]": [dict(form.errors) for form in credentials.formset.forms],
+    }
+
+
+def _shown(response, message):
+    return htmllib.escape(message) in response.content.decode()
+
+
+def _api_details(api, **changes):
+    body = copy.deepcopy(SEED_PAYLOAD)
+    body["campaign"].update(changes)
+    response = api.post("/api/campaigns", body, format="json")
+    assert response.status_code == 422, response.json()
+    return response.json()["error"]["details"]
+
+
+def test_an_operator_adds_a_campaign_with_its_steps_and_credentials_inline(staff_client, owner):
+    page = staff_client.get(ADD_URL).content.decode()
+    assert 'name="sequence_steps-0-subject"' in page and 'name="smtp_credentials-0-new_smtp_password"' in page
+
+    second = {**STEP, "position": 2, "delay_minutes": 4320, "subject": "Re: Hi"}
+    response = staff_client.post(ADD_URL, {**_add_form_data(owner, steps=(STEP, second)), "_continue": "1"})
+    assert response.status_code == 302, _page_errors(response)
+
+    campaign = Campaign.objects.get(name="From the admin")
+    assert response["Location"] == f"/admin/campaigns/campaign/{campaign.pk}/change/"  # the one the service made
+    assert (campaign.account, campaign.status) == (owner, "pending")
+    assert [(s.position, s.delay_minutes, s.subject) for s in campaign.sequence_steps.all()] == [
+        (1, 0, "Hi {{first_name}}"),
+        (2, 4320, "Re: Hi"),
+    ]
+    credential = campaign.smtp_credentials.get()
+    # The service's defaults apply, as through the API: from_email from the username, starttls on 587.
+    assert (credential.from_email, credential.smtp_security) == ("sales@example.com", "starttls")
+    assert credential.smtp_password == "typed-SECRET-pw"
+    assert all("SECRET" not in value for value in _stored_ciphertexts())
+    change_page = staff_client.get(f"/admin/campaigns/campaign/{campaign.pk}/change/").content.decode()
+    assert "typed-SECRET-pw" not in change_page
+    history = LogEntry.objects.get(object_id=str(campaign.pk)).get_change_message()
+    assert "Added sequence step" in history and "Added SMTP credential" in history
+
+
+def test_adding_without_a_step_or_a_credential_shows_the_apis_messages_and_writes_nothing(staff_client, owner):
+    # The add page's empty inline forms, left untouched, are no items at all.
+    empty_step = {"position": "", "delay_minutes": 0, "subject": "", "body_html": "", "body_text": ""}
+    empty_credential = {**CREDENTIAL, **{key: "" for key in CREDENTIAL if key != "daily_limit"}}
+    response = staff_client.post(ADD_URL, _add_form_data(owner, steps=(empty_step,), credentials=(empty_credential,)))
+    errors = _page_errors(response)
+    assert errors["sequence_steps"] == ["At least one sequence step is required."]
+    assert errors["smtp_credentials"] == ["At least one SMTP credential is required."]
+    assert _shown(response, "At least one sequence step is required.")
+    assert not Campaign.objects.exists() and not SequenceStep.objects.exists()
+
+
+@pytest.mark.parametrize("positions", [[1, 3], [1, 1], [2, 3]])
+def test_step_positions_are_refused_with_the_same_message_as_the_api(staff_client, api, owner, positions):
+    steps = [{**STEP, "position": p} for p in positions]
+    api_steps = [{"position": p, "subject": "Hi", "body_html": "<p>x</p>"} for p in positions]
+    (message,) = _api_details(api, sequence_steps=api_steps)["sequence_steps"]
+
+    response = staff_client.post(ADD_URL, _add_form_data(owner, steps=steps))
+    errors = _page_errors(response)
+    assert errors["sequence_steps"] == [message]
+    assert errors["sequence_steps[]"] == [{}, {}]
+    assert _shown(response, message)
+    assert not Campaign.objects.exists()
+
+
+def test_a_credential_problem_is_shown_on_its_field_with_the_apis_message(staff_client, api, owner):
+    api_credential = {**SEED_PAYLOAD["campaign"]["smtp_credentials"][0], "smtp_username": "not-an-address"}
+    (message,) = _api_details(api, smtp_credentials=[api_credential])["smtp_credentials[0].from_email"]
+
+    response = staff_client.post(
+        ADD_URL, _add_form_data(owner, credentials=({**CREDENTIAL, "smtp_username": "not-an-address"},))
+    )
+    errors = _page_errors(response)
+    assert errors["smtp_credentials[]"] == [{"from_email": [message]}]
+    assert errors["campaign"] == {} and errors["sequence_steps[]"] == [{}]
+    assert "typed-SECRET-pw" not in response.content.decode()  # a typed password is not echoed back
+    assert not Campaign.objects.exists()
+
+
+def test_a_wait_range_problem_is_shown_once_on_its_field(staff_client, owner):
+    response = staff_client.post(ADD_URL, _add_form_data(owner, min_wait_seconds=500, max_wait_seconds=400))
+    errors = _page_errors(response)
+    assert errors["campaign"] == {"max_wait_seconds": ["Must be greater than or equal to min_wait_seconds."]}
+    assert response.content.decode().count("Must be greater than or equal to min_wait_seconds.") == 1
+    assert not Campaign.objects.exists()
+
+
+def test_another_accounts_outreach_is_refused_on_the_outreach_field(staff_client, owner, outsider):
+    theirs = outreach_create(account=outsider, name="Theirs")
+    response = staff_client.post(ADD_URL, _add_form_data(owner, outreach=theirs.pk))
+    assert _page_errors(response)["campaign"] == {"outreach": ["No outreach with this id."]}
+    assert not Campaign.objects.exists()
+
+
+def test_a_new_credential_without_a_password_is_refused_on_the_password_field(staff_client, campaign):
+    data = _change_form_data(campaign)
+    new = {**CREDENTIAL, "smtp_username": "second@example.com", "new_smtp_password": ""}
+    data.update({f"smtp_credentials-1-{key}": value for key, value in new.items()})
+    data["smtp_credentials-TOTAL_FORMS"] = 2
+    errors = _page_errors(staff_client.post(f"/admin/campaigns/campaign/{campaign.pk}/change/", data))
+    assert errors["smtp_credentials[]"] == [{}, {"new_smtp_password": ["This field cannot be blank."]}]
+    assert campaign.smtp_credentials.count() == 1
+
+
+def test_swapping_two_steps_keeps_both_steps_and_what_is_scheduled_for_them(staff_client, campaign):
+    data = _change_form_data(campaign)
+    first = campaign.sequence_steps.get()
+    second = SequenceStepFactory(campaign=campaign, position=2, subject="Second")
+    enrollment = campaign.enrollments.first()
+    send = ScheduledSend.objects.create(
+        campaign=campaign, enrollment=enrollment, step=second, send_at=enrollment.created_at
+    )
+    data.update(
+        _inline(
+            "sequence_steps",
+            [
+                {
+                    "id": first.pk,
+                    "campaign": campaign.pk,
+                    "position": 2,
+                    "delay_minutes": 5,
+                    "subject": first.subject,
+                    "body_html": first.body_html,
+                    "body_text": "",
+                },
+                {
+                    "id": second.pk,
+                    "campaign": campaign.pk,
+                    "position": 1,
+                    "delay_minutes": 0,
+                    "subject": "Second",
+                    "body_html": second.body_html,
+                    "body_text": "",
+                },
+            ],
+            initial=2,
+        )
+    )
+    response = staff_client.post(f"/admin/campaigns/campaign/{campaign.pk}/change/", data)
+    assert response.status_code == 302, _page_errors(response)
+    assert [(s.pk, s.position) for s in campaign.sequence_steps.order_by("position")] == [
+        (second.pk, 1),
+        (first.pk, 2),
+    ]
+    assert ScheduledSend.objects.get(pk=send.pk).step_id == second.pk
+
+
+def test_deleting_a_step_and_adding_another_in_one_save(staff_client, campaign):
+    old = campaign.sequence_steps.get()
+    data = _change_form_data(campaign)
+    data["sequence_steps-0-DELETE"] = "on"
+    data.update({f"sequence_steps-1-{key}": value for key, value in {**STEP, "subject": "Replacement"}.items()})
+    data["sequence_steps-TOTAL_FORMS"] = 2
+    response = staff_client.post(f"/admin/campaigns/campaign/{campaign.pk}/change/", data)
+    assert response.status_code == 302, _page_errors(response)
+    (step,) = campaign.sequence_steps.all()
+    assert step.pk != old.pk and (step.position, step.subject) == (1, "Replacement")
+    history = LogEntry.objects.get(object_id=str(campaign.pk)).get_change_message()
+    assert "Added sequence step" in history and "Deleted sequence step" in history
+
+
+def test_deleting_the_only_credential_is_refused_on_the_page(staff_client, campaign):
+    data = _change_form_data(campaign)
+    data["smtp_credentials-0-DELETE"] = "on"
+    errors = _page_errors(staff_client.post(f"/admin/campaigns/campaign/{campaign.pk}/change/", data))
+    assert errors["smtp_credentials"] == ["At least one SMTP credential is required."]
+    assert campaign.smtp_credentials.count() == 1
+
+
+def test_clearing_the_imap_password_keeps_the_smtp_one(staff_client, campaign):
+    data = _change_form_data(campaign, clear_imap_password="on")
+    response = staff_client.post(f"/admin/campaigns/campaign/{campaign.pk}/change/", data)
+    assert response.status_code == 302, _page_errors(response)
+    credential = campaign.smtp_credentials.get()
+    assert (credential.smtp_password, credential.imap_password) == ("smtp-SECRET-value", "")
+    assert not credential.imap_configured
+
+
+def test_a_refusal_at_save_time_writes_nothing_and_tells_the_operator(staff_client, campaign, owner, monkeypatch):
+    outreach = outreach_create(account=owner, name="Spring")
+
+    def outreach_deleted_meanwhile(**kwargs):
+        Outreach.objects.filter(pk=outreach.pk).delete()  # after the forms checked it, before the write
+        return campaign_update(**kwargs)
+
+    monkeypatch.setattr(campaigns.admin, "campaign_update", outreach_deleted_meanwhile)
+    data = _change_form_data(campaign, label="Renamed")
+    data.update(name="Renamed campaign", outreach=outreach.pk)
+    url = f"/admin/campaigns/campaign/{campaign.pk}/change/"
+    response = staff_client.post(url, data, follow=True)
+    assert response.redirect_chain == [(url, 302)]
+    assert _shown(response, "Not saved: outreach_id: No outreach with this id.")
+    campaign.refresh_from_db()
+    assert (campaign.name, campaign.outreach_id) == ("Admin campaign", None)
+    assert campaign.smtp_credentials.get().label != "Renamed"
+    assert Outreach.objects.filter(pk=outreach.pk).exists()  # the view's transaction rolled back

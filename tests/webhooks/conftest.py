@@ -4,7 +4,7 @@
 queue is empty every request gets 200. Every request is recorded with its
 headers and body, so tests verify signatures with `standardwebhooks`.
 The canary is a bare TCP listener that counts connections: an SSRF test
-passes only if it accepted none.
+passes only if it accepted none before the test's own probe (`Canary.unreached`).
 """
 
 from __future__ import annotations
@@ -92,7 +92,12 @@ class Receiver:
 
 
 class Canary:
-    """Counts every TCP connection made to it (it never answers)."""
+    """Counts every TCP connection made to it (it never answers).
+
+    A test asserts that nothing reached it with `assert canary.unreached()`,
+    never by reading `connections` after a sleep: a canary that listened on
+    the wrong port, or had not counted yet, would pass such a test.
+    """
 
     def __init__(self) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -101,6 +106,8 @@ class Canary:
         self.sock.settimeout(0.2)
         self.port = self.sock.getsockname()[1]
         self.connections = 0
+        self.peers: list[tuple[str, int]] = []  # in the order accepted
+        self._counted = threading.Condition()
         self._stop = threading.Event()
         self.thread = threading.Thread(target=self._accept, daemon=True)
         self.thread.start()
@@ -108,11 +115,29 @@ class Canary:
     def _accept(self) -> None:
         while not self._stop.is_set():
             try:
-                conn, _ = self.sock.accept()
+                conn, peer = self.sock.accept()
             except (TimeoutError, OSError):
                 continue
-            self.connections += 1
+            with self._counted:
+                self.connections += 1
+                self.peers.append(peer[:2])
+                self._counted.notify_all()
             conn.close()
+
+    def unreached(self, timeout: float = 5.0) -> bool:
+        """True when no connection came before the canary's own probe.
+
+        Connects to the canary directly and waits until that connection is
+        counted: that proves the canary listens on `port` and counts, and, as
+        a listen queue is accepted in arrival order, that any connection made
+        earlier (by the code under test) has been counted by then.
+        """
+        with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as probe:
+            mine = probe.getsockname()[:2]
+            with self._counted:
+                if not self._counted.wait_for(lambda: mine in self.peers, timeout):
+                    raise AssertionError(f"the canary did not see a direct connection within {timeout} s")
+                return self.peers.index(mine) == 0
 
     def close(self) -> None:
         self._stop.set()

@@ -80,12 +80,24 @@ def test_at_least_one_credential_and_one_step_are_required(api, payload, key):
     assert _nothing_written()
 
 
-@pytest.mark.parametrize("positions", [[1, 1], [1, 3], [2, 3], [0, 1]])
-def test_step_positions_must_be_unique_and_contiguous_from_one(api, payload, positions):
+@pytest.mark.parametrize(
+    ("positions", "step_errors"),
+    [
+        ([1, 1], {}),
+        ([1, 3], {}),
+        ([2, 3], {}),
+        # 0 breaks the step's own rule too, reported at its path beside the list's rule
+        ([0, 1], {"sequence_steps[0].position": ["Ensure this value is greater than or equal to 1."]}),
+    ],
+)
+def test_step_positions_must_be_unique_and_contiguous_from_one(api, payload, positions, step_errors):
     for step, position in zip(payload["campaign"]["sequence_steps"], positions, strict=True):
         step["position"] = position
     details = _details(api.post("/api/campaigns", payload, format="json"))
-    assert "sequence_steps" in details or "sequence_steps[0].position" in details
+    assert details == {
+        **step_errors,
+        "sequence_steps": [f"Step positions must be unique and contiguous from 1 (1..2); got {positions}."],
+    }
     assert _nothing_written()
 
 

@@ -23,7 +23,7 @@ def _broker_ok() -> tuple[bool, str]:
     try:
         with Connection(
             settings.CELERY_BROKER_URL,
-            transport_options=getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {}),
+            transport_options=settings.CELERY_BROKER_TRANSPORT_OPTIONS,
             connect_timeout=2,
         ) as conn:
             conn.ensure_connection(max_retries=0, timeout=2)

@@ -15,7 +15,21 @@ from enrollments.selectors import campaign_stats
 
 from .forms import CampaignAdminForm, SequenceStepFormSet, SmtpCredentialForm, SmtpCredentialFormSet
 from .models import Campaign, Outreach, SequenceStep, SmtpCredential
-from .services import campaign_create, campaign_delete, campaign_update
+from .services import (
+    campaign_create,
+    campaign_delete,
+    campaign_update,
+    outreach_create,
+    outreach_delete,
+    outreach_update,
+)
+
+
+def _become(obj, created) -> None:
+    """Make the admin's unsaved `obj` the row a service created (the admin goes on with `obj`)."""
+    for field in type(obj)._meta.concrete_fields:
+        setattr(obj, field.attname, getattr(created, field.attname))
+    obj._state.adding = False
 
 
 class FirstOneOnAddMixin:
@@ -149,10 +163,7 @@ class CampaignAdmin(admin.ModelAdmin):
                 **form.service_data(),
                 **{key: formset.service_items() for key, formset in lists.items()},
             )
-            # The admin goes on with the object it built (history, redirect): make it the created one.
-            for field in Campaign._meta.concrete_fields:
-                setattr(form.instance, field.attname, getattr(created, field.attname))
-            form.instance._state.adding = False
+            _become(form.instance, created)
         for formset in formsets:
             formset.record_changes()
 
@@ -171,3 +182,22 @@ class OutreachAdmin(admin.ModelAdmin):
     search_fields = ("name",)
     list_select_related = ("account",)
     readonly_fields = ("id", "created_at", "updated_at")
+    fields = ("id", "account", "name", "unique_contacts", "created_at", "updated_at")
+
+    def get_readonly_fields(self, request, obj=None):
+        # The account is chosen once, at creation: its campaigns are that account's.
+        return (*self.readonly_fields, "account") if obj else self.readonly_fields
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            data = {name: form.cleaned_data[name] for name in form.changed_data if name in ("name", "unique_contacts")}
+            outreach_update(outreach=obj, data=data)
+        else:
+            _become(obj, outreach_create(account=obj.account, name=obj.name, unique_contacts=obj.unique_contacts))
+
+    def delete_model(self, request, obj):
+        outreach_delete(outreach=obj)
+
+    def delete_queryset(self, request, queryset):
+        for outreach in queryset:
+            outreach_delete(outreach=outreach)

@@ -155,10 +155,29 @@ def test_deleting_in_the_admin_cascades(staff_client, campaign):
 
 
 def test_outreach_admin_lists_outreaches(staff_client, owner):
-    from campaigns.services import outreach_create
-
     outreach_create(account=owner, name="Big outreach")
     assert "Big outreach" in staff_client.get("/admin/campaigns/outreach/?q=big").content.decode()
+
+
+def test_outreach_admin_adds_changes_and_deletes_through_the_services(staff_client, owner):
+    response = staff_client.post(
+        "/admin/campaigns/outreach/add/", {"account": owner.pk, "name": "Spring", "_continue": "1"}
+    )
+    outreach = Outreach.objects.get(name="Spring")
+    assert response["Location"] == f"/admin/campaigns/outreach/{outreach.pk}/change/"
+    assert (outreach.account, outreach.unique_contacts) == (owner, False)
+    linked = CampaignFactory(account=owner, outreach=outreach)
+
+    url = f"/admin/campaigns/outreach/{outreach.pk}/change/"
+    assert 'name="account"' not in staff_client.get(url).content.decode()  # chosen once, at creation
+    assert staff_client.post(url, {"name": "Summer", "unique_contacts": "on"}).status_code == 302
+    outreach.refresh_from_db()
+    assert (outreach.name, outreach.unique_contacts) == ("Summer", True)
+
+    assert staff_client.post(f"/admin/campaigns/outreach/{outreach.pk}/delete/", {"post": "yes"}).status_code == 302
+    assert not Outreach.objects.filter(pk=outreach.pk).exists()
+    linked.refresh_from_db()
+    assert linked.outreach_id is None  # its campaigns stay, unlinked
 
 
 # --- Adding and changing go through the services -------------------------------------------

@@ -3,15 +3,15 @@
 `CONDITIONS` lists what a claimed row needs to be handed to the server, in
 the order a refusal is explained: still claimed by this worker, campaign
 active, credential enabled, enrollment eligible for this step, contact
-subscribed. Each is one boolean SQL expression on the row (aliased `s`),
-and each names the outcome a row it refuses gets (`refusal`):
+subscribed. Each is one boolean SQL expression on the row (aliased `s`)
+with its refusal code and the outcome of a row it refuses:
 
 - the beat tick claims due rows whose campaign is active and credential
   enabled (`CLAIMABLE`: what makes a row wait rather than be refused);
 - the worker's pre-check (`eligible_ids`) and the per-message `sending`
   commit (`mailing.sending`) require them all (`where(CONDITIONS)`);
 - `refusal` evaluates them one by one for a refused row and turns the
-  first that fails into its outcome.
+  first that fails into its outcome (deferred, put back or canceled).
 
 The enrollment's eligible statuses depend on the step: `pending` for the
 first message, `sent` or `opened` for a follow-up. The per-message statement
@@ -50,76 +50,73 @@ class Facts:
 
 @dataclass(frozen=True)
 class Condition:
-    name: str  # the refusal's reason (`Outcome.reason`)
+    code: str  # the refusal code: the `Outcome.reason` of a row this condition refuses
     sql: str  # true when the row passes; NULL counts as failing
-    refuse: Callable[[Facts], Outcome]  # the outcome of a row this condition refuses
+    refuse: Callable[[Facts, str], Outcome]  # the outcome of a row it refuses, given the facts and `code`
 
 
-def _lost(facts: Facts) -> Outcome:
-    return Outcome(kind=Kind.LOST, row=facts.row)
+def _lost(facts: Facts, code: str) -> Outcome:
+    """No longer this worker's to send (a reaper or an operator got there first): nothing to write."""
+    return Outcome(kind=Kind.LOST, row=facts.row, reason=code)
 
 
-def _campaign_inactive(facts: Facts) -> Outcome:
+# Put back to `scheduled` as it was: the tick claims it again once the campaign or the credential is back.
+def _campaign_inactive(facts: Facts, code: str) -> Outcome:
+    return Outcome(kind=Kind.REQUEUED, row=facts.row, reason=code, error=f"campaign {facts.campaign_status}")
+
+
+def _credential_disabled(facts: Facts, code: str) -> Outcome:
+    return Outcome(kind=Kind.REQUEUED, row=facts.row, reason=code, error="credential disabled")
+
+
+def _stop(facts: Facts, code: str) -> Outcome:
+    """The enrollment will not take this step: the rest of its sequence is canceled."""
     return Outcome(
-        kind=Kind.REQUEUED, row=facts.row, reason="campaign_inactive", error=f"campaign {facts.campaign_status}"
+        kind=Kind.CANCELED, row=facts.row, reason=code, error=f"enrollment stopped ({facts.enrollment_status})"
     )
 
 
-def _credential_disabled(facts: Facts) -> Outcome:
-    return Outcome(kind=Kind.REQUEUED, row=facts.row, reason=CREDENTIAL_DISABLED, error="credential disabled")
-
-
-def _enrollment_ineligible(facts: Facts) -> Outcome:
+def _stop_or_wait(facts: Facts, code: str) -> Outcome:
+    """Canceled, unless it is a follow-up whose enrollment still waits for its first message: deferred."""
     row = facts.row
-    if facts.enrollment_status == Enrollment.Status.PENDING and row.step.position > 1:
-        first = ScheduledSend.objects.filter(enrollment_id=row.enrollment_id, step__position=1).first()
-        if first is not None and first.status == ScheduledSend.Status.UNKNOWN:
-            # Only an operator can settle step 1 (release or cancel it): look again in a few hours.
-            return Outcome(
-                kind=Kind.DEFERRED,
-                row=row,
-                day=facts.day,
-                reason=FIRST_STEP_UNKNOWN,
-                error="step 1's outcome is unknown: waiting for an operator to release or cancel it",
-            )
-        # A follow-up whose first message has not gone out yet (deferred or retrying): wait for it.
+    if facts.enrollment_status != Enrollment.Status.PENDING or row.step.position == 1:
+        return _stop(facts, code)
+    first = ScheduledSend.objects.filter(enrollment_id=row.enrollment_id, step__position=1).first()
+    if first is not None and first.status == ScheduledSend.Status.UNKNOWN:
+        # Only an operator can settle step 1 (release or cancel it): look again in a few hours.
         return Outcome(
-            kind=Kind.DEFERRED, row=row, day=facts.day, reason="first_step_pending", error="step 1 not sent yet"
+            kind=Kind.DEFERRED,
+            row=row,
+            day=facts.day,
+            reason=FIRST_STEP_UNKNOWN,
+            error="step 1's outcome is unknown: waiting for an operator to release or cancel it",
         )
-    return _enrollment_stopped(facts)
+    # Its first message has not gone out yet (deferred or retrying): wait for it.
+    return Outcome(kind=Kind.DEFERRED, row=row, day=facts.day, reason="first_step_pending", error="step 1 not sent yet")
 
 
-def _enrollment_stopped(facts: Facts) -> Outcome:
-    return Outcome(
-        kind=Kind.CANCELED,
-        row=facts.row,
-        reason="enrollment_stopped",
-        error=f"enrollment stopped ({facts.enrollment_status})",
-    )
-
-
-CLAIMED_BY_WORKER = Condition("claimed_by_worker", "s.status = 'queued' AND s.claimed_by = %(worker)s", _lost)
+CLAIMED_BY_WORKER = Condition("not_claimed", "s.status = 'queued' AND s.claimed_by = %(worker)s", _lost)
 CAMPAIGN_ACTIVE = Condition(
-    "campaign_active",
+    "campaign_inactive",
     "(SELECT c.status FROM campaigns_campaign c WHERE c.id = s.campaign_id) = 'active'",
     _campaign_inactive,
 )
 CREDENTIAL_ENABLED = Condition(
-    "credential_enabled",
+    CREDENTIAL_DISABLED,
     "(SELECT k.disabled_at IS NULL FROM campaigns_smtpcredential k WHERE k.id = s.smtp_credential_id)",
     _credential_disabled,
 )
 ENROLLMENT_ELIGIBLE = Condition(
-    "enrollment_eligible",
+    "enrollment_ineligible",
     "(SELECT e.status FROM enrollments_enrollment e WHERE e.id = s.enrollment_id AND e.unsubscribed_at IS NULL)"
     " IN (%(eligible_a)s, %(eligible_b)s)",
-    _enrollment_ineligible,
+    _stop_or_wait,
 )
 CONTACT_SUBSCRIBED = Condition(
-    "contact_subscribed",
+    "contact_unsubscribed",
     "(SELECT ct.subscribed FROM enrollments_enrollment e JOIN contacts_contact ct ON ct.id = e.contact_id"
     " WHERE e.id = s.enrollment_id)",
-    _enrollment_stopped,
+    _stop,
 )
 
 CONDITIONS = (CLAIMED_BY_WORKER, CAMPAIGN_ACTIVE, CREDENTIAL_ENABLED, ENROLLMENT_ELIGIBLE, CONTACT_SUBSCRIBED)
@@ -174,11 +171,11 @@ def refusal(*, row: ScheduledSend, day: datetime.date, worker: str) -> Outcome:
     with connection.cursor() as cursor:
         cursor.execute(_REFUSAL_SQL, params)
         found = cursor.fetchone()
-    if found is None:
-        return _lost(Facts(row=row, day=day, campaign_status=None, enrollment_status=None))
+    if found is None:  # deleted with its enrollment or campaign
+        return _lost(Facts(row=row, day=day, campaign_status=None, enrollment_status=None), CLAIMED_BY_WORKER.code)
     *passed, campaign_status, enrollment_status = found
     facts = Facts(row=row, day=day, campaign_status=campaign_status, enrollment_status=enrollment_status)
     for condition, ok in zip(CONDITIONS, passed, strict=True):
         if not ok:
-            return condition.refuse(facts)
+            return condition.refuse(facts, condition.code)
     return Outcome(kind=Kind.REQUEUED, row=row, reason="eligible_again", error="eligible again: put back")

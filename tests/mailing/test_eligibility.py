@@ -51,7 +51,7 @@ CASES = {
     "claimed by another worker": (
         lambda row, rows: ScheduledSend.objects.filter(pk=row.pk).update(claimed_by="other:2"),
         Kind.LOST,
-        "",
+        "not_claimed",
     ),
     "campaign paused": (
         lambda row, rows: Campaign.objects.filter(pk=row.campaign_id).update(status="paused"),
@@ -62,17 +62,17 @@ CASES = {
     "enrollment already sent": (
         lambda row, rows: Enrollment.objects.filter(pk=row.enrollment_id).update(status="sent", sent_at=timezone.now()),
         Kind.CANCELED,
-        "enrollment_stopped",
+        "enrollment_ineligible",
     ),
     "enrollment unsubscribed": (
         lambda row, rows: Enrollment.objects.filter(pk=row.enrollment_id).update(unsubscribed_at=timezone.now()),
         Kind.CANCELED,
-        "enrollment_stopped",
+        "enrollment_ineligible",
     ),
     "contact unsubscribed": (
         lambda row, rows: Contact.objects.filter(enrollments=row.enrollment_id).update(subscribed=False),
         Kind.CANCELED,
-        "enrollment_stopped",
+        "contact_unsubscribed",
     ),
 }
 

@@ -15,7 +15,7 @@ with its refusal code and the outcome of a row it refuses:
 
 The enrollment's eligible statuses depend on the step: `pending` for the
 first message, `sent` or `opened` for a follow-up. The per-message statement
-takes them as parameters (`eligibility_params`), so it never looks up the step.
+takes them as parameters (`STEP_PARAMS`), so it never looks up the step.
 Subqueries rather than joins: each is a primary-key lookup, and they drop
 into any statement over `mailing_scheduledsend s`.
 """
@@ -34,8 +34,12 @@ from enrollments.models import Enrollment
 from .models import ScheduledSend
 from .outcomes import CREDENTIAL_DISABLED, FIRST_STEP_UNKNOWN, Kind, Outcome
 
-FIRST_MESSAGE_STATUSES = (Enrollment.Status.PENDING,)
-FOLLOW_UP_STATUSES = (Enrollment.Status.SENT, Enrollment.Status.OPENED)
+# The enrollment statuses a step may be sent in, as the parameters of `ENROLLMENT_ELIGIBLE`, by whether
+# the step is the first message: `pending` for step 1, `sent` or `opened` for a follow-up.
+STEP_PARAMS = {
+    True: {"eligible_a": Enrollment.Status.PENDING, "eligible_b": Enrollment.Status.PENDING},
+    False: {"eligible_a": Enrollment.Status.SENT, "eligible_b": Enrollment.Status.OPENED},
+}
 
 
 @dataclass(frozen=True)
@@ -131,8 +135,7 @@ def where(conditions: tuple[Condition, ...]) -> str:
 
 def eligibility_params(*, worker: str, first_message: bool) -> dict[str, Any]:
     """The parameters of `where(CONDITIONS)` for a row of a first message or of a follow-up."""
-    eligible = FIRST_MESSAGE_STATUSES * 2 if first_message else FOLLOW_UP_STATUSES
-    return {"worker": worker, "eligible_a": eligible[0], "eligible_b": eligible[1]}
+    return {"worker": worker, **STEP_PARAMS[first_message]}
 
 
 def eligible_ids(rows: list[ScheduledSend], worker: str) -> set[Any]:

@@ -133,9 +133,9 @@ def where(conditions: tuple[Condition, ...]) -> str:
     return "\n    AND ".join(f"({condition.sql})" for condition in conditions)
 
 
-def eligibility_params(*, worker: str, first_message: bool) -> dict[str, Any]:
-    """The parameters of `where(CONDITIONS)` for a row of a first message or of a follow-up."""
-    return {"worker": worker, **STEP_PARAMS[first_message]}
+def eligibility_params(*, worker: str) -> dict[bool, dict[str, Any]]:
+    """The parameters of `where(CONDITIONS)` for `worker`'s rows, by whether the row is a first message."""
+    return {first_message: {"worker": worker, **params} for first_message, params in STEP_PARAMS.items()}
 
 
 def eligible_ids(rows: list[ScheduledSend], worker: str) -> set[Any]:
@@ -145,12 +145,12 @@ def eligible_ids(rows: list[ScheduledSend], worker: str) -> set[Any]:
     """
     ids: set[Any] = set()
     with connection.cursor() as cursor:
-        for first_message in (True, False):
+        for first_message, params in eligibility_params(worker=worker).items():
             batch = [row.pk for row in rows if (row.step.position == 1) == first_message]
             if batch:
                 cursor.execute(
                     f"SELECT s.id FROM mailing_scheduledsend s WHERE s.id = ANY(%(ids)s) AND {where(CONDITIONS)}",
-                    {"ids": batch, **eligibility_params(worker=worker, first_message=first_message)},
+                    {"ids": batch, **params},
                 )
                 ids.update(pk for (pk,) in cursor)
     return ids
@@ -170,7 +170,7 @@ def refusal(*, row: ScheduledSend, day: datetime.date, worker: str) -> Outcome:
     A row that passes them all again (a campaign resumed since the check, say) is put back
     (`requeued`) for the next tick.
     """
-    params = {"id": row.pk, **eligibility_params(worker=worker, first_message=row.step.position == 1)}
+    params = {"id": row.pk, **eligibility_params(worker=worker)[row.step.position == 1]}
     with connection.cursor() as cursor:
         cursor.execute(_REFUSAL_SQL, params)
         found = cursor.fetchone()

@@ -167,9 +167,7 @@ class _Ledger:
         self.enrollments: set[Any] = set()  # of both
         self.since: float | None = None  # monotonic time of the oldest one
         # The eligibility parameters of a first message and of a follow-up, by `first_message`.
-        self.eligibility = {
-            first: eligibility.eligibility_params(worker=worker, first_message=first) for first in (True, False)
-        }
+        self.eligibility = eligibility.eligibility_params(worker=worker)
 
     def __len__(self) -> int:
         return self.marked + (self.previous is not None)

@@ -62,8 +62,9 @@ def bare_env(tmp_path, embedded_postgres):
 
 def test_the_default_database_is_the_embedded_server_make_run_starts():
     env = {k: v for k, v in os.environ.items() if k not in PRODUCT_VARIABLES and not k.startswith("DJANGO_")}
-    shown = _manage(env, "shell", "-v", "0", "-c", "from django.conf import settings; d = settings.DATABASES['default']; "
-                    "print(d['ENGINE'], d['HOST'], d['PORT'], d['NAME'])")  # fmt: skip
+    code = "from django.conf import settings; d = settings.DATABASES['default']; print(*(d[k] for k in KEYS))"
+    code = code.replace("KEYS", "('ENGINE', 'HOST', 'PORT', 'NAME')")
+    shown = _manage(env, "shell", "-v", "0", "-c", code)
     assert shown.stdout.split() == ["django.db.backends.postgresql", "127.0.0.1", "54329", "outreach"], shown.stderr
     assert _local_postgres("url") == "postgres://postgres@127.0.0.1:54329/outreach"
 

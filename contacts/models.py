@@ -81,3 +81,52 @@ class ContactImportMember(models.Model):
 
     def __str__(self) -> str:
         return f"{self.contact_import_id} / {self.contact_id}"
+
+
+class ContactList(models.Model):
+    """A named list of contacts, identified by its own email address (normalized, unique per account).
+
+    Journeys enroll "every member of the list with this address" (the
+    /v1/journeys/:id/enroll seed), so the address is the list's key for
+    integrators, and unique per account: two lists never answer to one address.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    # No separate index on account: the unique (account, email_address) index leads with it.
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="contact_lists", db_index=False)
+    name = models.CharField(max_length=NAME_MAX_LENGTH)
+    email_address = models.CharField(max_length=EMAIL_MAX_LENGTH)
+    contacts = models.ManyToManyField(Contact, through="ContactListMember", related_name="lists")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "email_address"], name="list_unique_address_per_account"),
+            models.CheckConstraint(
+                condition=models.Q(email_address=Lower("email_address")), name="list_email_address_lowercase"
+            ),
+        ]
+        indexes = [models.Index(fields=["account", "created_at", "id"], name="list_account_keyset")]
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.email_address}>"
+
+
+class ContactListMember(models.Model):
+    """A contact's membership of a list (added once: the pair is unique)."""
+
+    id = models.BigAutoField(primary_key=True)
+    contact_list = models.ForeignKey(ContactList, on_delete=models.CASCADE, related_name="members", db_index=False)
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="list_memberships")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["contact_list", "contact"], name="list_member_unique"),
+        ]
+        # The members page: a list's members in the order they were added (keyset on created_at, id).
+        indexes = [models.Index(fields=["contact_list", "created_at", "id"], name="list_member_keyset")]
+
+    def __str__(self) -> str:
+        return f"{self.contact_list_id} / {self.contact_id}"

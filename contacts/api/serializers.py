@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from contacts.models import Contact, ContactImport
+from contacts.models import Contact, ContactImport, ContactList
 from core.serializers import StrictInputSerializer
 
 
@@ -70,3 +70,69 @@ class ContactImportCsvInputSerializer(StrictInputSerializer):
         allow_empty_file=True,  # the import reports an empty file with its own code
         help_text="CSV with a header row; columns email, first_name, last_name, company, …",
     )
+
+
+class ContactListSerializer(serializers.ModelSerializer):
+    member_count = serializers.IntegerField(read_only=True, help_text="How many contacts are on the list.")
+
+    class Meta:
+        model = ContactList
+        fields = ["id", "name", "email_address", "member_count", "created_at", "updated_at"]
+        read_only_fields = fields
+
+
+class ContactListCreateInputSerializer(StrictInputSerializer):
+    name = serializers.CharField(max_length=255)
+    email_address = serializers.CharField(
+        max_length=320,
+        help_text="The address that identifies the list (journeys enroll a list by it): trimmed, lowercased, "
+        "unique per account.",
+    )
+
+
+class ContactListUpdateInputSerializer(StrictInputSerializer):
+    name = serializers.CharField(required=False, max_length=255)
+    email_address = serializers.CharField(required=False, max_length=320)
+
+
+MEMBERS_MAX = 10_000
+
+
+class ContactListMembersInputSerializer(StrictInputSerializer):
+    emails = serializers.ListField(
+        child=serializers.CharField(allow_blank=True, trim_whitespace=False),
+        required=False,
+        max_length=MEMBERS_MAX,
+        help_text=f"Contacts' email addresses (trimmed and lowercased before matching), at most {MEMBERS_MAX:,}.",
+    )
+    contact_ids = serializers.ListField(
+        child=serializers.CharField(allow_blank=True, trim_whitespace=False),
+        required=False,
+        max_length=MEMBERS_MAX,
+        help_text=f"Contact ids, at most {MEMBERS_MAX:,}; a malformed id is reported in `not_found`.",
+    )
+
+    def validate(self, attrs):
+        if "emails" not in attrs and "contact_ids" not in attrs:
+            raise serializers.ValidationError("Give `emails` or `contact_ids` (or both).")
+        return attrs
+
+
+class MembersNotFoundSerializer(serializers.Serializer):
+    emails = serializers.ListField(
+        child=serializers.CharField(), help_text="Normalized addresses that match no contact of the account."
+    )
+    contact_ids = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Ids, as given, that match no contact of the account (unknown, malformed, another account's).",
+    )
+
+
+class ContactListMembersAddedSerializer(serializers.Serializer):
+    added = serializers.IntegerField(help_text="Contacts newly added; those already on the list are not counted.")
+    not_found = MembersNotFoundSerializer()
+
+
+class ContactListMembersRemovedSerializer(serializers.Serializer):
+    removed = serializers.IntegerField(help_text="Contacts taken off the list; those not on it are not counted.")
+    not_found = MembersNotFoundSerializer()

@@ -38,7 +38,7 @@ SELECT gen_random_uuid(), %(campaign)s, c.id, 'pending', 1 + (ROW_NUMBER() OVER 
        now(), now()
 FROM contacts_contactimportmember m JOIN contacts_contact c ON c.id = m.contact_id
 WHERE m.contact_import_id = %(import)s AND c.subscribed
-ON CONFLICT (campaign_id, contact_id) DO NOTHING
+ON CONFLICT (campaign_id, contact_id, round) DO NOTHING
 """
 
 

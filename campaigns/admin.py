@@ -73,6 +73,10 @@ class CampaignAdmin(admin.ModelAdmin):
     readonly_fields = ("id", "status", "created_at", "updated_at", "activated_at", "completed_at", "stats")
     autocomplete_fields = ("outreach",)
     inlines = [SequenceStepInline, SmtpCredentialInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(kind=Campaign.Kind.CAMPAIGN)  # journeys have their own page
+
     fieldsets = (
         (None, {"fields": ("id", "account", "name", "outreach", "status")}),
         (

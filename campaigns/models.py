@@ -47,6 +47,11 @@ class Campaign(models.Model):
 
     Status: pending → active (first dispatch) ⇄ paused; completed when no
     enrollment has anything left to send.
+
+    Kind: a `journey` (journeys app) is a campaign that people enter one by
+    one, always on: it runs through the same steps, credentials, send
+    pipeline and state machine, is never completed, and is shown as a
+    journey rather than among the campaigns.
     """
 
     class Status(models.TextChoices):
@@ -55,11 +60,18 @@ class Campaign(models.Model):
         PAUSED = "paused"
         COMPLETED = "completed"
 
+    class Kind(models.TextChoices):
+        CAMPAIGN = "campaign"
+        JOURNEY = "journey"
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="campaigns")
     outreach = models.ForeignKey(Outreach, on_delete=models.SET_NULL, null=True, blank=True, related_name="campaigns")
     name = models.CharField(max_length=255)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    kind = models.CharField(
+        max_length=16, choices=Kind.choices, default=Kind.CAMPAIGN, db_default=Kind.CAMPAIGN, editable=False
+    )
     min_wait_seconds = models.PositiveIntegerField(default=120, help_text="Least random wait between two sends.")
     max_wait_seconds = models.PositiveIntegerField(default=420, help_text="Most random wait between two sends.")
     verify_email_mx = models.BooleanField(default=False, help_text="Check each domain's MX record before sending.")

@@ -25,13 +25,14 @@ def outreach_list(*, account: Account) -> QuerySet[Outreach]:
 
 
 def campaign_list(*, account: Account) -> QuerySet[Campaign]:
-    return Campaign.objects.filter(account=account)
+    """The account's campaigns; journeys (campaigns of kind `journey`) are listed as journeys instead."""
+    return Campaign.objects.filter(account=account, kind=Campaign.Kind.CAMPAIGN)
 
 
 def campaign_detail_list(*, account: Account) -> QuerySet[Campaign]:
     """Campaigns with what the show endpoint renders: steps, credentials, the account's time zone."""
     return (
-        Campaign.objects.filter(account=account)
+        campaign_list(account=account)
         .select_related("account")
         .prefetch_related(
             "sequence_steps",

@@ -229,10 +229,12 @@ def campaign_create(
     smtp_credentials: list[dict[str, Any]],
     sequence_steps: list[dict[str, Any]],
     outreach_id: uuid.UUID | str | None = None,
+    kind: str = Campaign.Kind.CAMPAIGN,
     **options: Any,
 ) -> Campaign:
     """A pending campaign with its credentials and steps, all in one transaction.
 
+    `kind` `journey` makes the campaign behind a journey (journeys.services).
     `options` are the campaign's optional fields (`CAMPAIGN_OPTIONS`), model
     defaults otherwise. Raises `ValidationFailed` (nothing written) with every
     problem found, keyed by path (module docstring).
@@ -240,7 +242,7 @@ def campaign_create(
     unknown = sorted(set(options) - set(CAMPAIGN_OPTIONS))
     if unknown:
         raise TypeError(f"campaign_create() got unexpected options {unknown}")
-    campaign = Campaign(account=account)
+    campaign = Campaign(account=account, kind=kind)
     data = {"name": name, "outreach_id": outreach_id, **{k: v for k, v in options.items() if v is not None}}
     _, steps, credentials = _plan(campaign, data, sequence_steps, smtp_credentials)
     campaign.save()

@@ -227,6 +227,11 @@ CELERY_BEAT_SCHEDULE["webhooks-deliver"] = {
     "options": {"expires": WEBHOOKS_TICK_SECONDS * 5},  # a tick that waited that long is redundant
 }
 CELERY_BEAT_SCHEDULE["webhooks-purge-events"] = {"task": "webhooks.purge_webhook_events", "schedule": 3600.0}
+CELERY_BEAT_SCHEDULE["journeys-dispatch"] = {
+    "task": "journeys.dispatch_journeys",
+    "schedule": 30.0,
+    "options": {"expires": 30.0},
+}
 CELERY_BEAT_SCHEDULE["mailing-claim-due-sends"] = {
     "task": "mailing.claim_due_sends",
     "schedule": MAILING_TICK_SECONDS,

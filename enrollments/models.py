@@ -55,11 +55,16 @@ class Enrollment(models.Model):
     bounce_reason = models.TextField(null=True, blank=True)
     unsubscribed_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    # A campaign enrolls a contact once (round 1). A journey may take a contact again once its last
+    # enrollment finished: each time is a new enrollment, numbered on.
+    round = models.PositiveIntegerField(default=1, db_default=1)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["campaign", "contact"], name="enrollment_unique_contact_per_campaign"),
+            models.UniqueConstraint(
+                fields=["campaign", "contact", "round"], name="enrollment_unique_contact_round_per_campaign"
+            ),
             models.CheckConstraint(
                 condition=~Q(status__in=["sent", "opened", "replied"]) | Q(sent_at__isnull=False),
                 name="enrollment_sent_has_sent_at",

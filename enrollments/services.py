@@ -81,12 +81,58 @@ def enrollment_event_data(enrollment: Enrollment, *, contact_email: str, step: i
     }
 
 
+def journey_exit_reason(enrollment: Enrollment) -> str | None:
+    """Why a journey's enrollment stopped before its last step (None while it runs or once completed)."""
+    if enrollment.completed_at is not None:
+        return None
+    if enrollment.unsubscribed_at is not None:
+        return "unsubscribed"
+    if enrollment.status in (Status.BOUNCED, Status.REPLIED):
+        return enrollment.status
+    return None
+
+
+def journey_exited_at(enrollment: Enrollment) -> datetime.datetime | None:
+    """When a journey's enrollment stopped before its last step (None while it runs or once completed)."""
+    reason = journey_exit_reason(enrollment)
+    return {
+        "unsubscribed": enrollment.unsubscribed_at,
+        "bounced": enrollment.bounced_at,
+        "replied": enrollment.replied_at,
+    }.get(reason or "")
+
+
+def journey_enrollment_event_data(enrollment: Enrollment, *, contact_email: str) -> dict[str, Any]:
+    """The `data` of a journey_enrollment.* event: a journey's enrollment as journeys show it."""
+    reason, exited_at = journey_exit_reason(enrollment), journey_exited_at(enrollment)
+    base = enrollment_event_data(enrollment, contact_email=contact_email)
+    return {
+        "id": base["id"],
+        "journey_id": base["campaign_id"],  # a journey is its campaign: the same id
+        "contact_id": base["contact_id"],
+        "contact_email": contact_email,
+        "status": "completed" if enrollment.completed_at else "exited",
+        "enrolled_at": base["created_at"],
+        "completed_at": base["completed_at"],
+        "exited_at": exited_at.isoformat().replace("+00:00", "Z") if exited_at else None,
+        "exit_reason": reason,
+    }
+
+
+# The enrollment events after which a journey's enrollment has exited, and how it had not before.
+_EXITS = {
+    events.ENROLLMENT_BOUNCED: lambda e: e.unsubscribed_at is None,
+    events.ENROLLMENT_REPLIED: lambda e: e.unsubscribed_at is None,
+    events.ENROLLMENT_UNSUBSCRIBED: lambda e: e.status not in FINAL_STATUSES,
+}
+
 # What a set-based change returns: the enrollments as they are after it, with what their events need.
 _RETURNING = ", ".join(
     [
         *(field.column for field in Enrollment._meta.concrete_fields),
         "(SELECT c.email FROM contacts_contact c WHERE c.id = enrollments_enrollment.contact_id) AS contact_email",
         "(SELECT k.account_id FROM campaigns_campaign k WHERE k.id = enrollments_enrollment.campaign_id) AS account_id",
+        "(SELECT k.kind FROM campaigns_campaign k WHERE k.id = enrollments_enrollment.campaign_id) AS campaign_kind",
     ]
 )
 
@@ -119,7 +165,20 @@ def _record_events(changes: list[tuple[str, Enrollment, int | None]]) -> None:
     by_account: dict[Any, list[tuple[str, dict[str, Any]]]] = {}
     for event_type, enrollment, step in changes:
         data = enrollment_event_data(enrollment, contact_email=enrollment.contact_email, step=step)
-        by_account.setdefault(enrollment.account_id, []).append((event_type, data))
+        batch = by_account.setdefault(enrollment.account_id, [])
+        batch.append((event_type, data))
+        if enrollment.campaign_kind != Campaign.Kind.JOURNEY:
+            continue
+        # A journey's enrollment: completed with its last step, exited when stopped before it.
+        journey_event = None
+        if event_type == events.ENROLLMENT_COMPLETED:
+            journey_event = events.JOURNEY_ENROLLMENT_COMPLETED
+        elif event_type in _EXITS and enrollment.completed_at is None and _EXITS[event_type](enrollment):
+            journey_event = events.JOURNEY_ENROLLMENT_EXITED
+        if journey_event:
+            batch.append(
+                (journey_event, journey_enrollment_event_data(enrollment, contact_email=enrollment.contact_email))
+            )
     for account_id, batch in by_account.items():
         webhook_events_record(account_id=account_id, events=batch)
 
@@ -319,7 +378,7 @@ SELECT gen_random_uuid(), %(campaign_id)s, contact_id, 'pending',
        %(now)s, %(now)s
 FROM enroll_candidates WHERE skip_kind IS NULL
 ORDER BY created_at, contact_id
-ON CONFLICT (campaign_id, contact_id) DO NOTHING
+ON CONFLICT (campaign_id, contact_id, round) DO NOTHING
 """
 
 _INSERT_SKIPS_SQL = """

@@ -116,10 +116,12 @@ def _bounce_mx_invalid(campaign: Campaign, batch_number: int) -> int:
     return bounced
 
 
-def _slot_plan(campaign: Campaign, credentials: list[SmtpCredential], step1: SequenceStep, needed: int, now):
+def _slot_plan(
+    campaign: Campaign, credentials: list[SmtpCredential], step1: SequenceStep, needed: int, now, *, roll_over: bool
+):
     """(caps, anchors): caps = [(day_index, credential order, credential id, free slots)], anchors = {day: at}.
 
-    Raises `no_capacity` when no credential has a free slot today.
+    Raises `no_capacity` when no credential has a free slot today, unless `roll_over`.
     """
     zone = limits.account_zone(campaign.account)
     today = limits.local_day(zone, now)
@@ -150,7 +152,7 @@ def _slot_plan(campaign: Campaign, credentials: list[SmtpCredential], step1: Seq
             if free:
                 caps.append((index, order, credential.pk, free))
                 free_today += free
-        if index == 0 and not free_today:
+        if index == 0 and not free_today and not roll_over:
             raise _refuse(
                 "no_capacity", "Every enabled SMTP credential is at its daily limit of first messages for today."
             )
@@ -210,7 +212,11 @@ def _write_sql(params: dict[str, Any]) -> int:
 
 
 def campaign_dispatch(
-    *, campaign: Campaign, batch_number: int | None = None, now: datetime.datetime | None = None
+    *,
+    campaign: Campaign,
+    batch_number: int | None = None,
+    now: datetime.datetime | None = None,
+    roll_over: bool = False,
 ) -> DispatchResult:
     """Schedule every step for the batch's pending enrollments (module docstring for the plan).
 
@@ -222,6 +228,8 @@ def campaign_dispatch(
     enrollments whose domain provably takes no mail are bounced
     (`mx_invalid`, through the state machine) and get no send. The campaign
     goes pending → active on its first dispatch (completed → active too).
+    With `roll_over` (journeys, whose people enter one by one), a full day
+    is no refusal: the batch starts on the next day with free slots.
     """
     now = now or timezone.now()
     steps = list(SequenceStep.objects.filter(campaign=campaign).order_by("position"))
@@ -246,7 +254,7 @@ def campaign_dispatch(
         )
         if not credentials:
             raise _refuse("no_capacity", "Every SMTP credential of the campaign is disabled.")
-        caps, anchors = _slot_plan(locked, credentials, steps[0], needed, now)
+        caps, anchors = _slot_plan(locked, credentials, steps[0], needed, now, roll_over=roll_over)
         cumulative, total = [], 0
         for index, step in enumerate(steps):
             total += step.delay_minutes if index else 0

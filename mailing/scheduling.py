@@ -112,7 +112,7 @@ def campaigns_complete_finished(*, limit: int = 100) -> list[Any]:
         campaign_id=OuterRef("pk"), status=Enrollment.Status.PENDING, unsubscribed_at__isnull=True
     ).exclude(Exists(ScheduledSend.objects.filter(enrollment_id=OuterRef("pk"))))
     candidates = list(
-        Campaign.objects.filter(status=Campaign.Status.ACTIVE)
+        Campaign.objects.filter(status=Campaign.Status.ACTIVE, kind=Campaign.Kind.CAMPAIGN)  # journeys stay on
         .filter(~Exists(live), ~Exists(applying), ~Exists(undispatched))
         .values_list("pk", flat=True)[:limit]
     )

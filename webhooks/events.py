@@ -14,6 +14,7 @@ ENROLLMENT_COMPLETED = "enrollment.completed"
 CAMPAIGN_COMPLETED = "campaign.completed"
 SMTP_CREDENTIAL_DISABLED = "smtp_credential.disabled"
 JOURNEY_ENROLLMENT_COMPLETED = "journey_enrollment.completed"
+JOURNEY_ENROLLMENT_EXITED = "journey_enrollment.exited"
 WEBHOOK_TEST = "webhook.test"
 WEBHOOK_ENDPOINT_DISABLED = "webhook_endpoint.disabled"
 
@@ -28,6 +29,7 @@ EVENT_TYPES: dict[str, str] = {
     CAMPAIGN_COMPLETED: "Every enrollment of the campaign reached a final state.",
     SMTP_CREDENTIAL_DISABLED: "An SMTP credential was disabled (bounce-rate guard, auth failures, or an operator).",
     JOURNEY_ENROLLMENT_COMPLETED: "A journey enrollment went through every step of its journey.",
+    JOURNEY_ENROLLMENT_EXITED: "A journey enrollment stopped before its last step (bounce, reply or unsubscribe).",
     WEBHOOK_TEST: "Sent by POST /api/webhook_endpoints/{id}/test to that endpoint only, whatever it subscribes to.",
     WEBHOOK_ENDPOINT_DISABLED: (
         "An endpoint of the account was disabled (410 Gone, every delivery failing for 5 days, or "

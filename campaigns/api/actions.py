@@ -1,6 +1,7 @@
 """The base of the workflow endpoints under /api/campaigns/{campaign_id}/… (enrollment, sending)."""
 
 from campaigns.models import Campaign
+from campaigns.selectors import campaign_list
 from core.lookups import get_or_not_found
 from core.viewsets import AccountScopedViewSet
 
@@ -12,7 +13,7 @@ class CampaignActionViewSet(AccountScopedViewSet):
 
     def campaign(self) -> Campaign:
         return get_or_not_found(
-            Campaign.objects.filter(account=self.request.user).select_related("account"),
+            campaign_list(account=self.request.user).select_related("account"),
             self.kwargs["campaign_id"],
             code="campaign_not_found",
             message="No campaign with this id.",

@@ -48,12 +48,16 @@ class SmtpCredentialDisabledData(serializers.Serializer):
     disabled_at = serializers.DateTimeField()
 
 
-class JourneyEnrollmentCompletedData(serializers.Serializer):
-    id = serializers.UUIDField(help_text="The journey enrollment.")
+class JourneyEnrollmentData(serializers.Serializer):
+    id = serializers.UUIDField(help_text="The journey enrollment (the same id as its enrollment).")
     journey_id = serializers.UUIDField()
     contact_id = serializers.UUIDField()
     contact_email = serializers.EmailField()
-    completed_at = serializers.DateTimeField()
+    status = serializers.ChoiceField(choices=["completed", "exited"])
+    enrolled_at = serializers.DateTimeField()
+    completed_at = serializers.DateTimeField(allow_null=True, help_text="When its last step was sent (completed).")
+    exited_at = serializers.DateTimeField(allow_null=True, help_text="When it stopped (exited).")
+    exit_reason = serializers.ChoiceField(choices=["bounced", "replied", "unsubscribed"], allow_null=True)
 
 
 class WebhookTestData(serializers.Serializer):
@@ -80,7 +84,8 @@ DATA_SERIALIZERS = {
     E.ENROLLMENT_COMPLETED: EnrollmentData,
     E.CAMPAIGN_COMPLETED: CampaignCompletedData,
     E.SMTP_CREDENTIAL_DISABLED: SmtpCredentialDisabledData,
-    E.JOURNEY_ENROLLMENT_COMPLETED: JourneyEnrollmentCompletedData,
+    E.JOURNEY_ENROLLMENT_COMPLETED: JourneyEnrollmentData,
+    E.JOURNEY_ENROLLMENT_EXITED: JourneyEnrollmentData,
     E.WEBHOOK_TEST: WebhookTestData,
     E.WEBHOOK_ENDPOINT_DISABLED: WebhookEndpointDisabledData,
 }

@@ -2,16 +2,26 @@ import io
 
 from django import forms
 from django.contrib import admin, messages
+from django.db.models import Subquery
+from django.forms.models import BaseInlineFormSet
 from django.http import HttpResponseRedirect
 from django.utils import timezone
 
-from core.errors import ApplicationError
+from core.errors import ApplicationError, ValidationFailed
 from mailing.subscriptions import contact_update
 
 from .emails import InvalidEmail, normalize_email
 from .importing import ImportRows, clean_custom_fields
-from .models import Contact, ContactImport
-from .services import contact_import_create
+from .models import Contact, ContactImport, ContactList, ContactListMember
+from .selectors import contact_list_with_member_count
+from .services import (
+    contact_import_create,
+    contact_list_create,
+    contact_list_delete,
+    contact_list_members_add,
+    contact_list_members_remove,
+    contact_list_update,
+)
 
 
 class ContactAdminForm(forms.ModelForm):
@@ -50,6 +60,8 @@ class ContactAdmin(admin.ModelAdmin):
     search_fields = ("email", "first_name", "last_name", "company")
     list_select_related = ("account",)
     readonly_fields = ("id", "unsubscribed_at", "created_at", "updated_at")
+    # The changelist's own default, stated so the lists' member autocomplete pages in a stable order too.
+    ordering = ("-id",)
     show_full_result_count = False  # no COUNT(*) over millions of contacts on each page
 
     def get_readonly_fields(self, request, obj=None):
@@ -140,3 +152,165 @@ class ContactImportAdmin(admin.ModelAdmin):
     def log_addition(self, request, obj, message):
         if obj.pk is not None:
             super().log_addition(request, obj, message)
+
+
+def _become(obj, created) -> None:
+    """Make the admin's unsaved `obj` the row a service created (the admin goes on with `obj`)."""
+    for field in type(obj)._meta.concrete_fields:
+        setattr(obj, field.attname, getattr(created, field.attname))
+    obj._state.adding = False
+
+
+class ContactListAdminForm(forms.ModelForm):
+    """The service's rules for the address (normalized, unique per account), reported as form errors."""
+
+    class Meta:
+        model = ContactList
+        fields = ("account", "name", "email_address")
+
+    def clean_email_address(self):
+        try:
+            return normalize_email(self.cleaned_data["email_address"])
+        except InvalidEmail as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+    def clean(self):
+        cleaned = super().clean()
+        # On a change the account is read-only, so the form's own unique check leaves (account, address) out.
+        account_id = cleaned["account"].pk if cleaned.get("account") else self.instance.account_id
+        address = cleaned.get("email_address")
+        if account_id and address:
+            taken = ContactList.objects.filter(account_id=account_id, email_address=address)
+            if taken.exclude(pk=self.instance.pk).exists():
+                self.add_error("email_address", f"Another list of the account has the address {address}.")
+        return cleaned
+
+
+class ContactListMemberFormSet(BaseInlineFormSet):
+    """Members as rows; the admin writes them through the members services, never `formset.save()`."""
+
+    def clean(self):
+        super().clean()
+        account_id = self.instance.account_id
+        for form in self.forms:
+            contact = getattr(form, "cleaned_data", {}).get("contact")
+            if contact is None or self._should_delete_form(form) or not account_id:
+                continue
+            if contact.account_id != account_id:
+                form.add_error(
+                    "contact",
+                    f"{contact.email} is a contact of another account; a list holds its own account's contacts only.",
+                )
+
+    def member_changes(self) -> tuple[list[str], list[str]]:
+        """(contact ids to add, contact ids to remove), from the rows added, changed and deleted."""
+        add, remove = [], []
+        for index, form in enumerate(self.forms):
+            stored = index < self.initial_form_count()
+            before = form.initial.get("contact") if stored else None
+            after = form.cleaned_data.get("contact")
+            if self._should_delete_form(form):
+                if before:
+                    remove.append(str(before))
+            elif stored and "contact" in form.changed_data:
+                remove.append(str(before))
+                add.append(str(after.pk))
+            elif not stored and form.has_changed() and after is not None:
+                add.append(str(after.pk))
+        return add, remove
+
+    def record_changes(self) -> None:
+        """What the admin's history says was added, changed and deleted (formset.save() would set these)."""
+        self.new_objects, self.changed_objects, self.deleted_objects = [], [], []
+        for index, form in enumerate(self.forms):
+            if self._should_delete_form(form):
+                if index < self.initial_form_count():
+                    self.deleted_objects.append(form.instance)
+            elif index >= self.initial_form_count():
+                if form.has_changed():
+                    self.new_objects.append(form.instance)
+            elif form.has_changed():
+                self.changed_objects.append((form.instance, form.changed_data))
+
+
+MEMBERS_SHOWN = 100
+
+
+class ContactListMemberInline(admin.TabularInline):
+    model = ContactListMember
+    formset = ContactListMemberFormSet
+    fields = ("contact", "created_at")
+    readonly_fields = ("created_at",)
+    autocomplete_fields = ("contact",)
+    extra = 1
+    verbose_name = "member"
+    verbose_name_plural = f"members (the {MEMBERS_SHOWN} added last; the API lists them all)"
+
+
+@admin.register(ContactList)
+class ContactListAdmin(admin.ModelAdmin):
+    form = ContactListAdminForm
+    list_display = ("name", "email_address", "account", "member_count", "created_at")
+    list_filter = ("account",)
+    search_fields = ("name", "email_address")
+    list_select_related = ("account",)
+    readonly_fields = ("id", "member_count", "created_at", "updated_at")
+    fields = ("id", "account", "name", "email_address", "member_count", "created_at", "updated_at")
+    inlines = [ContactListMemberInline]
+
+    def get_queryset(self, request):
+        return contact_list_with_member_count(super().get_queryset(request))
+
+    @admin.display(description="members", ordering="member_count")
+    def member_count(self, obj):
+        return getattr(obj, "member_count", 0) if obj and obj.pk else 0
+
+    def get_readonly_fields(self, request, obj=None):
+        # The account is chosen once, at creation: its members are that account's contacts.
+        return (*self.readonly_fields, "account") if obj else self.readonly_fields
+
+    def get_formset_kwargs(self, request, obj, inline, prefix):
+        kwargs = super().get_formset_kwargs(request, obj, inline, prefix)
+        if isinstance(inline, ContactListMemberInline) and obj is not None and obj.pk:
+            # A list may have 100,000 members: the page shows the last ones added, not a form per member.
+            last = ContactListMember.objects.filter(contact_list=obj).order_by("-created_at", "-id")
+            kwargs["queryset"] = kwargs["queryset"].filter(pk__in=Subquery(last.values("pk")[:MEMBERS_SHOWN]))
+        return kwargs
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except ApplicationError as exc:
+            # The form passed the same checks a moment before: the data changed meanwhile.
+            # Nothing was written (the view's transaction rolled back).
+            self.message_user(request, f"Not saved: {exc.message}", messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            data = {name: form.cleaned_data[name] for name in form.changed_data if name in ("name", "email_address")}
+            contact_list_update(contact_list=obj, data=data)
+        else:
+            _become(obj, contact_list_create(account=obj.account, name=obj.name, email_address=obj.email_address))
+
+    def save_related(self, request, form, formsets, change):
+        contact_list = form.instance
+        for formset in formsets:
+            add, remove = formset.member_changes()
+            if remove:
+                contact_list_members_remove(contact_list=contact_list, contact_ids=remove)
+            if add:
+                result = contact_list_members_add(contact_list=contact_list, contact_ids=add)
+                if result.not_found_contact_ids:
+                    raise ValidationFailed(
+                        "These contacts are not contacts of the list's account: "
+                        + ", ".join(result.not_found_contact_ids)
+                    )
+            formset.record_changes()
+
+    def delete_model(self, request, obj):
+        contact_list_delete(contact_list=obj)
+
+    def delete_queryset(self, request, queryset):
+        for contact_list in queryset:
+            contact_list_delete(contact_list=contact_list)

@@ -196,8 +196,9 @@ class ContactListViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Accou
     def partial_update(self, request, pk=None):
         contact_list = self.get_object()
         data = ContactListUpdateInputSerializer.validate_input(request.data)
-        services.contact_list_update(contact_list=contact_list, data=data)
-        return Response(ContactListSerializer(self.get_queryset().get(pk=contact_list.pk)).data)
+        # The list was read with its member_count, which an update of name or address leaves as it is.
+        contact_list = services.contact_list_update(contact_list=contact_list, data=data)
+        return Response(ContactListSerializer(contact_list).data)
 
     def destroy(self, request, pk=None):
         services.contact_list_delete(contact_list=self.get_object())

@@ -114,11 +114,12 @@ def test_list_pages_follow_the_link_with_a_fixed_number_of_queries(api, owner, d
     assert seen == [(f"L{n}", n) for n in range(7)]
 
 
-def test_patch_changes_name_and_address(api, sales):
+def test_patch_changes_name_and_address(api, owner, sales):
+    ContactListMember.objects.create(contact_list=sales, contact=ContactFactory(account=owner))
     response = api.patch(f"/api/lists/{sales.pk}", {"name": "Sales EU", "email_address": "EU@Lists.example.com"})
     assert response.status_code == 200
     body = response.json()
-    assert (body["name"], body["email_address"], body["member_count"]) == ("Sales EU", "eu@lists.example.com", 0)
+    assert (body["name"], body["email_address"], body["member_count"]) == ("Sales EU", "eu@lists.example.com", 1)
     sales.refresh_from_db()
     assert (sales.name, sales.email_address) == ("Sales EU", "eu@lists.example.com")
 

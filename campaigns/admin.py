@@ -65,6 +65,8 @@ class SmtpCredentialInline(FirstOneOnAddMixin, admin.StackedInline):
 
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
+    # The kind of campaign this page shows and creates: a journey's admin (journeys.admin) is this one.
+    campaign_kind = Campaign.Kind.CAMPAIGN
     form = CampaignAdminForm
     list_display = ("name", "account", "status", "outreach", "created_at")
     list_filter = ("status",)
@@ -75,7 +77,7 @@ class CampaignAdmin(admin.ModelAdmin):
     inlines = [SequenceStepInline, SmtpCredentialInline]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).filter(kind=Campaign.Kind.CAMPAIGN)  # journeys have their own page
+        return super().get_queryset(request).filter(kind=self.campaign_kind)  # journeys have their own page
 
     fieldsets = (
         (None, {"fields": ("id", "account", "name", "outreach", "status")}),
@@ -164,6 +166,7 @@ class CampaignAdmin(admin.ModelAdmin):
         else:
             created = campaign_create(
                 account=form.cleaned_data["account"],
+                kind=self.campaign_kind,
                 **form.service_data(),
                 **{key: formset.service_items() for key, formset in lists.items()},
             )

@@ -39,6 +39,7 @@ ADD_PAGE = {
     "ApiKey": 200,
     "Contact": 200,
     "ContactImport": 200,
+    "ContactList": 200,
     "Campaign": 200,
     "Outreach": 200,
     "Enrollment": 403,

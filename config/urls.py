@@ -20,6 +20,7 @@ api_patterns = [
     path("", include("enrollments.api.urls")),
     path("", include("mailing.api.urls")),
     path("", include("campaigns.api.urls")),
+    path("", include("journeys.api.urls")),
     path("", include("webhooks.api.urls")),
     path("", include(inbound_api_patterns)),
 ]

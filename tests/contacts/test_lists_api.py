@@ -1,7 +1,11 @@
+import threading
 import uuid
 
 import pytest
+from django.db import connection
+from rest_framework.test import APIClient
 
+from accounts.services import api_key_create
 from contacts.models import Contact, ContactList, ContactListMember
 from contacts.services import contact_list_create
 from tests.factories import ContactFactory
@@ -246,6 +250,34 @@ def test_add_is_idempotent(api, owner, sales):
     assert second.status_code == 200
     assert second.json() == {"added": 0, "not_found": {"emails": [], "contact_ids": []}}
     assert ContactListMember.objects.filter(contact_list=sales).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_adds_of_the_same_people_add_each_once(owner):
+    contact_list = contact_list_create(account=owner, name="Race", email_address="race@lists.example.com")
+    Contact.objects.bulk_create(Contact(account=owner, email=f"r{n}@example.com") for n in range(300))
+    raw_key = api_key_create(account=owner)[1]
+    barrier, answers = threading.Barrier(2), []
+
+    def add(emails):
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
+        barrier.wait()
+        try:
+            answers.append(client.post(f"/api/lists/{contact_list.pk}/members", {"emails": emails}, format="json"))
+        finally:
+            connection.close()
+
+    halves = [[f"r{n}@example.com" for n in range(0, 200)], [f"r{n}@example.com" for n in range(100, 300)]]
+    threads = [threading.Thread(target=add, args=(emails,)) for emails in halves]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert [a.status_code for a in answers] == [200, 200]
+    assert sum(a.json()["added"] for a in answers) == 300
+    assert ContactListMember.objects.filter(contact_list=contact_list).count() == 300
 
 
 def test_add_by_id_reports_unknown_malformed_and_other_accounts_ids_and_never_adds_them(api, owner, outsider, sales):

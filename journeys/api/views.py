@@ -118,7 +118,7 @@ class JourneyViewSet(mixins.ListModelMixin, AccountScopedViewSet):
         if self.action == "list":
             state = _choice(self.request, "state", Journey.State.values)
             return selectors.journey_list(account=self.request.user, state=state)
-        if self.action in ("retrieve",):
+        if self.action == "retrieve":
             return selectors.journey_detail_list(account=self.request.user)
         return selectors.journey_list(account=self.request.user)
 
@@ -205,7 +205,7 @@ class CompatJourneyEnrollView(APIView):
     @extend_schema(**COMPAT_ENROLL_SCHEMA)
     def post(self, request, journey_id=None):
         journey = get_or_not_found(
-            Journey.objects.filter(account=request.user),
+            selectors.journey_list(account=request.user),
             journey_id,
             code="journey_not_found",
             message="Journey not found",

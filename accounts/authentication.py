@@ -52,3 +52,7 @@ class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
             {"type": "http", "scheme": "bearer", "description": "Authorization: Bearer <api key>"},
             {"type": "apiKey", "in": "header", "name": "x-api-key"},
         ]
+
+    def get_security_requirement(self, auto_schema):
+        # Alternatives, not a pair: a request carries the key one way or the other (OpenAPI: one object each).
+        return [{name: []} for name in self.name]

@@ -44,3 +44,9 @@ def test_the_openapi_schema_validates_without_warnings(tmp_path):
 
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml"))
     assert (tmp_path / "schema.yaml").stat().st_size > 10_000
+
+
+def test_the_schema_offers_bearer_or_x_api_key_not_both(client):
+    """Either header authenticates a request, so each is its own security requirement (OpenAPI: OR)."""
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    assert schema["paths"]["/api/contacts/"]["get"]["security"] == [{"bearerAuth": []}, {"apiKeyHeader": []}]

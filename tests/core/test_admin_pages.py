@@ -43,6 +43,8 @@ ADD_PAGE = {
     "Campaign": 200,
     "Outreach": 200,
     "Enrollment": 403,
+    "Journey": 200,
+    "JourneyEnrollment": 403,
     "EnrollmentSkip": 403,
     "ScheduledSend": 403,
     "InboundMessage": 403,

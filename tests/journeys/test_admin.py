@@ -237,8 +237,11 @@ def _emails(client, query=""):
     return sorted(e.contact.email for e in response.context["cl"].result_list)
 
 
-def test_the_enrollments_list_shows_status_round_and_exit_reason(staff_client, journey):
-    response = staff_client.get(ENROLLMENTS)
+def test_the_enrollments_list_shows_status_round_and_exit_reason(
+    staff_client, owner, journey, django_assert_max_num_queries
+):
+    with django_assert_max_num_queries(12):
+        response = staff_client.get(ENROLLMENTS)
     assert response.status_code == 200
     rows = {e.contact.email: e for e in response.context["cl"].result_list}
     assert {email: (e.journey_status, e.exit_reason) for email, e in rows.items()} == {
@@ -250,6 +253,11 @@ def test_the_enrollments_list_shows_status_round_and_exit_reason(staff_client, j
     page = response.content.decode()
     for header in ("Contact email", "Journey", "Journey status", "Round", "Enrolled at", "Completed at", "Exit reason"):
         assert header in page
+
+    for n in range(10):  # more rows: still the same queries (contact and journey joined, status annotated)
+        enroll(journey, "replied", contact=ContactFactory(account=owner, email=f"more{n}@example.com"))
+    with django_assert_max_num_queries(12):
+        assert staff_client.get(ENROLLMENTS).status_code == 200
 
 
 def test_the_enrollments_list_filters_by_journey_status_and_journey_and_searches_by_email(staff_client, owner, journey):

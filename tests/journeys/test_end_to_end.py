@@ -22,6 +22,7 @@ from core.errors import ApplicationError
 from inbound.imap import ReplyDetectionJob
 from journeys.models import Journey, JourneyEnrollment
 from journeys.services import journey_create, journey_enroll, journey_turn_off, journey_turn_on
+from journeys.tasks import dispatch_journeys_task
 from mailing.claiming import sends_claim_due
 from mailing.models import ScheduledSend
 from mailing.sending import chunks_send
@@ -139,6 +140,7 @@ def test_a_journey_delivers_its_steps_at_their_delays_completes_and_takes_people
     result = journey_enroll(journey=journey, contact_email_addresses=[ann, f"  {bob.upper()} "])
 
     assert result.enrolled_count == 2
+    assert dispatch_journeys_task() == 0  # beat's sweep finds nothing left: the enroll's own task scheduled it
     # The after-commit dispatch scheduled both steps: step 1 now, step 2 its delay later.
     for email in (ann, bob):
         first, second = _sends(_enrollment(journey, email))

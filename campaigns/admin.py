@@ -10,6 +10,7 @@ from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
 from django.utils.html import format_html, format_html_join
 
+from core.admin import adopt_created
 from core.errors import ValidationFailed
 from enrollments.selectors import campaign_stats
 
@@ -23,13 +24,6 @@ from .services import (
     outreach_delete,
     outreach_update,
 )
-
-
-def _become(obj, created) -> None:
-    """Make the admin's unsaved `obj` the row a service created (the admin goes on with `obj`)."""
-    for field in type(obj)._meta.concrete_fields:
-        setattr(obj, field.attname, getattr(created, field.attname))
-    obj._state.adding = False
 
 
 class FirstOneOnAddMixin:
@@ -170,7 +164,7 @@ class CampaignAdmin(admin.ModelAdmin):
                 **form.service_data(),
                 **{key: formset.service_items() for key, formset in lists.items()},
             )
-            _become(form.instance, created)
+            adopt_created(form.instance, created)
         for formset in formsets:
             formset.record_changes()
 
@@ -200,7 +194,7 @@ class OutreachAdmin(admin.ModelAdmin):
             data = {name: form.cleaned_data[name] for name in form.changed_data if name in ("name", "unique_contacts")}
             outreach_update(outreach=obj, data=data)
         else:
-            _become(obj, outreach_create(account=obj.account, name=obj.name, unique_contacts=obj.unique_contacts))
+            adopt_created(obj, outreach_create(account=obj.account, name=obj.name, unique_contacts=obj.unique_contacts))
 
     def delete_model(self, request, obj):
         outreach_delete(outreach=obj)

@@ -7,6 +7,7 @@ from django.forms.models import BaseInlineFormSet
 from django.http import HttpResponseRedirect
 from django.utils import timezone
 
+from core.admin import adopt_created
 from core.errors import ApplicationError, ValidationFailed
 from mailing.subscriptions import contact_update
 
@@ -154,13 +155,6 @@ class ContactImportAdmin(admin.ModelAdmin):
             super().log_addition(request, obj, message)
 
 
-def _become(obj, created) -> None:
-    """Make the admin's unsaved `obj` the row a service created (the admin goes on with `obj`)."""
-    for field in type(obj)._meta.concrete_fields:
-        setattr(obj, field.attname, getattr(created, field.attname))
-    obj._state.adding = False
-
-
 class ContactListAdminForm(forms.ModelForm):
     """The service's rules for the address (normalized, unique per account), reported as form errors."""
 
@@ -291,7 +285,7 @@ class ContactListAdmin(admin.ModelAdmin):
             data = {name: form.cleaned_data[name] for name in form.changed_data if name in ("name", "email_address")}
             contact_list_update(contact_list=obj, data=data)
         else:
-            _become(obj, contact_list_create(account=obj.account, name=obj.name, email_address=obj.email_address))
+            adopt_created(obj, contact_list_create(account=obj.account, name=obj.name, email_address=obj.email_address))
 
     def save_related(self, request, form, formsets, change):
         contact_list = form.instance

@@ -180,7 +180,6 @@ WITH wanted AS (
     SELECT gen_random_uuid(), %(campaign)s, contact_id, 'pending', %(batch)s, COALESCE(round, 0) + 1,
            %(now)s, %(now)s
     FROM judged WHERE verdict IS NULL
-    ORDER BY email
     ON CONFLICT (campaign_id, contact_id, round) DO NOTHING
     RETURNING contact_id
 )

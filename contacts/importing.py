@@ -24,13 +24,13 @@ from core.ids import uuid7_strings
 from .emails import InvalidEmail, normalize_email
 from .models import NAME_MAX_LENGTH, ContactImport
 
-PROFILE_COLUMNS = ("first_name", "last_name", "company")
+PROFILE_COLUMNS = ("first_name", "last_name", "company", "linkedin_url")
 CUSTOM_KEY_MAX_LENGTH = 100
 CUSTOM_VALUE_MAX_LENGTH = 2000
 PROGRESS_EVERY = 1000
 
-# One validated contact: email, first_name, last_name, company, custom fields.
-Record = tuple[str, str, str, str, dict[str, str]]
+# One validated contact: email, first_name, last_name, company, linkedin_url, custom fields.
+Record = tuple[str, str, str, str, str, dict[str, str]]
 
 
 class ImportFileError(ValidationFailed):
@@ -44,8 +44,8 @@ def _file_error(code: str, message: str) -> ImportFileError:
 def _merge(previous: Record, new: Record) -> Record:
     """Two rows for one email: later non-empty values win, custom fields merge."""
     email = new[0]
-    first, last, company = (n or p for p, n in zip(previous[1:4], new[1:4], strict=True))
-    return (email, first, last, company, {**previous[4], **new[4]})
+    first, last, company, linkedin_url = (n or p for p, n in zip(previous[1:5], new[1:5], strict=True))
+    return (email, first, last, company, linkedin_url, {**previous[5], **new[5]})
 
 
 @dataclass
@@ -171,7 +171,7 @@ def _csv_record(cells, email_at, profile_at, custom_at) -> Record | InvalidRow:
                     f"The custom field {name} is longer than {CUSTOM_VALUE_MAX_LENGTH} characters.", email
                 )
             custom[name] = value
-    return (email, profile[0], profile[1], profile[2], custom)
+    return (email, *profile, custom)
 
 
 def _text(value: Any, name: str, email: str | None) -> str:
@@ -208,7 +208,7 @@ def _record(raw: Any) -> Record:
         cleaned_custom = clean_custom_fields({**extra, **custom})
     except ValueError as exc:
         raise InvalidRow(str(exc), email) from None
-    return (email, profile[0], profile[1], profile[2], cleaned_custom)
+    return (email, *profile, cleaned_custom)
 
 
 def clean_custom_fields(custom: dict[Any, Any]) -> dict[str, str]:
@@ -244,7 +244,8 @@ def upsert_import_contacts(*, contact_import: ContactImport, records: list[Recor
     with connection.cursor() as cursor:
         cursor.execute(
             "CREATE TEMP TABLE contact_import_rows "
-            "(id uuid, email text, first_name text, last_name text, company text, custom_fields jsonb) ON COMMIT DROP"
+            "(id uuid, email text, first_name text, last_name text, company text, linkedin_url text, "
+            "custom_fields jsonb) ON COMMIT DROP"
         )
         with cursor.copy("COPY contact_import_rows FROM STDIN") as copy:
             for start in range(0, len(records), COPY_CHUNK):
@@ -262,15 +263,16 @@ def upsert_import_contacts(*, contact_import: ContactImport, records: list[Recor
 _UPSERT_SQL = """
 WITH upserted AS (
     INSERT INTO contacts_contact AS c
-        (id, account_id, email, first_name, last_name, company, custom_fields,
+        (id, account_id, email, first_name, last_name, company, linkedin_url, custom_fields,
          subscribed, created_at, updated_at)
-    SELECT r.id, %(account_id)s, r.email, r.first_name, r.last_name, r.company,
+    SELECT r.id, %(account_id)s, r.email, r.first_name, r.last_name, r.company, r.linkedin_url,
            r.custom_fields, true, %(now)s, %(now)s
     FROM contact_import_rows r
     ON CONFLICT (account_id, email) DO UPDATE SET
         first_name = COALESCE(NULLIF(EXCLUDED.first_name, ''), c.first_name),
         last_name = COALESCE(NULLIF(EXCLUDED.last_name, ''), c.last_name),
         company = COALESCE(NULLIF(EXCLUDED.company, ''), c.company),
+        linkedin_url = COALESCE(NULLIF(EXCLUDED.linkedin_url, ''), c.linkedin_url),
         custom_fields = c.custom_fields || EXCLUDED.custom_fields,
         updated_at = EXCLUDED.updated_at
     RETURNING c.id, (xmax = 0) AS inserted
@@ -288,7 +290,7 @@ _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\
 
 def _copy_line(contact_id: str, record: Record) -> str:
     """One line of COPY's text format (psycopg's write_row costs 3x more per row)."""
-    email, first, last, company, custom = record
+    *texts, custom = record
     custom_json = json.dumps(custom, ensure_ascii=False) if custom else "{}"
-    fields = (email, first, last, company, custom_json)
+    fields = (*texts, custom_json)
     return f"{contact_id}\t" + "\t".join(value.translate(_COPY_ESCAPES) for value in fields) + "\n"

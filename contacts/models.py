@@ -18,6 +18,8 @@ class Contact(models.Model):
     first_name = models.CharField(max_length=NAME_MAX_LENGTH, blank=True, default="")
     last_name = models.CharField(max_length=NAME_MAX_LENGTH, blank=True, default="")
     company = models.CharField(max_length=NAME_MAX_LENGTH, blank=True, default="")
+    # db_default too: set-based inserts (imports, benchmarks' seeds) name their columns.
+    linkedin_url = models.CharField(max_length=NAME_MAX_LENGTH, blank=True, default="", db_default="")
     custom_fields = models.JSONField(default=dict, blank=True)
     subscribed = models.BooleanField(default=True)
     unsubscribed_at = models.DateTimeField(null=True, blank=True)

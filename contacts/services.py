@@ -16,7 +16,7 @@ from .emails import InvalidEmail, normalize_email
 from .importing import ImportRows, clean_custom_fields, upsert_import_contacts
 from .models import NAME_MAX_LENGTH, Contact, ContactImport, ContactList
 
-PROFILE_FIELDS = ("first_name", "last_name", "company")
+PROFILE_FIELDS = ("first_name", "last_name", "company", "linkedin_url")
 
 
 def _clean_profile(values: dict[str, Any]) -> dict[str, Any]:
@@ -63,12 +63,15 @@ def contact_create(
     first_name: str = "",
     last_name: str = "",
     company: str = "",
+    linkedin_url: str = "",
     custom_fields: dict[str, Any] | None = None,
     subscribed: bool = True,
 ) -> Contact:
     """A new contact. Raises 409 `contact_already_exists` when the email is taken."""
     email = _clean_email(email)
-    profile = _clean_profile({"first_name": first_name, "last_name": last_name, "company": company})
+    profile = _clean_profile(
+        {"first_name": first_name, "last_name": last_name, "company": company, "linkedin_url": linkedin_url}
+    )
     try:
         with transaction.atomic():
             return Contact.objects.create(

@@ -13,6 +13,7 @@ class ContactSerializer(serializers.ModelSerializer):
             "first_name",
             "last_name",
             "company",
+            "linkedin_url",
             "custom_fields",
             "subscribed",
             "unsubscribed_at",
@@ -27,6 +28,13 @@ class ContactCreateInputSerializer(StrictInputSerializer):
     first_name = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=255)
     last_name = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=255)
     company = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=255)
+    linkedin_url = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        allow_null=True,
+        max_length=255,
+        help_text="The person's LinkedIn profile URL.",
+    )
     custom_fields = serializers.DictField(required=False, help_text="Free-form values for {{custom.<key>}} tags.")
     subscribed = serializers.BooleanField(required=False, default=True)
 
@@ -36,6 +44,13 @@ class ContactUpdateInputSerializer(StrictInputSerializer):
     first_name = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=255)
     last_name = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=255)
     company = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=255)
+    linkedin_url = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        allow_null=True,
+        max_length=255,
+        help_text="The person's LinkedIn profile URL.",
+    )
     custom_fields = serializers.DictField(required=False, help_text="Replaces the stored object as a whole.")
     subscribed = serializers.BooleanField(
         required=False, help_text="false unsubscribes (sets unsubscribed_at); true resubscribes."
@@ -60,7 +75,10 @@ class ContactImportJsonInputSerializer(StrictInputSerializer):
     contacts = serializers.ListField(
         child=serializers.JSONField(),
         allow_empty=False,
-        help_text="Objects with email, first_name, last_name, company, custom_fields; other keys become custom fields.",
+        help_text=(
+            "Objects with email, first_name, last_name, company, linkedin_url, custom_fields; "
+            "other keys become custom fields."
+        ),
     )
 
 
@@ -68,7 +86,7 @@ class ContactImportCsvInputSerializer(StrictInputSerializer):
     name = serializers.CharField(required=False, allow_blank=True, max_length=255, default="")
     file = serializers.FileField(
         allow_empty_file=True,  # the import reports an empty file with its own code
-        help_text="CSV with a header row; columns email, first_name, last_name, company, …",
+        help_text="CSV with a header row; columns email, first_name, last_name, company, linkedin_url, …",
     )
 
 

@@ -197,3 +197,17 @@ def test_custom_fields_are_cleaned_as_imports_clean_them(api, owner):
     assert response.status_code == 422
     contact.refresh_from_db()
     assert contact.custom_fields == {"seats": "5", "vip": "True"}
+
+
+def test_linkedin_url_is_set_on_create_changed_by_patch_and_shown(api, owner):
+    url = "https://www.linkedin.com/in/ada-lovelace"
+    created = api.post("/api/contacts", {"email": "ada@example.com", "linkedin_url": f" {url} "}, format="json")
+    assert created.status_code == 201
+    assert created.json()["linkedin_url"] == url
+    contact_id = created.json()["id"]
+    patched = api.patch(f"/api/contacts/{contact_id}", {"linkedin_url": "https://linkedin.com/in/ada"}, format="json")
+    assert patched.status_code == 200
+    assert patched.json()["linkedin_url"] == "https://linkedin.com/in/ada"
+    assert Contact.objects.get(pk=contact_id).linkedin_url == "https://linkedin.com/in/ada"
+    cleared = api.patch(f"/api/contacts/{contact_id}", {"linkedin_url": None}, format="json")
+    assert cleared.json()["linkedin_url"] == ""

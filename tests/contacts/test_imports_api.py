@@ -126,3 +126,19 @@ def test_imports_of_two_accounts_stay_apart(api, outsider_api, owner, outsider):
     _upload(outsider_api, CSV)
     assert Contact.objects.filter(account=owner).count() == 2
     assert Contact.objects.filter(account=outsider).count() == 2
+
+
+def test_a_csv_linkedin_url_column_fills_the_contacts_linkedin_url_not_a_custom_field(api, owner):
+    csv = "email,LinkedIn_URL,plan\nada@example.com, https://www.linkedin.com/in/ada ,pro\nbob@example.com,,free\n"
+    assert _upload(api, csv).status_code == 201
+    ada = Contact.objects.get(account=owner, email="ada@example.com")
+    assert ada.linkedin_url == "https://www.linkedin.com/in/ada"
+    assert ada.custom_fields == {"plan": "pro"}
+    assert Contact.objects.get(account=owner, email="bob@example.com").linkedin_url == ""
+    # a re-import without the value keeps it; one with a new value replaces it
+    _upload(api, "email,linkedin_url\nada@example.com,\n")
+    ada.refresh_from_db()
+    assert ada.linkedin_url == "https://www.linkedin.com/in/ada"
+    _upload(api, "email,linkedin_url\nada@example.com,https://linkedin.com/in/ada2\n")
+    ada.refresh_from_db()
+    assert ada.linkedin_url == "https://linkedin.com/in/ada2"

@@ -158,7 +158,9 @@ class SmtpCredential(models.Model):
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="smtp_credentials")
     label = models.CharField(max_length=255, blank=True, default="")
     from_email = models.CharField(
-        max_length=254, blank=True, help_text="Defaults to the SMTP username when that is an address."
+        max_length=254,
+        blank=True,
+        help_text="Defaults to the SMTP username when that is an address; without one, nothing is sent.",
     )
     from_name = models.CharField(max_length=255, blank=True, default="")
     smtp_host = models.CharField(max_length=255)
@@ -195,7 +197,6 @@ class SmtpCredential(models.Model):
             models.CheckConstraint(
                 condition=Q(smtp_security__in=["starttls", "ssl", "none"]), name="credential_security_known"
             ),
-            models.CheckConstraint(condition=~Q(from_email=""), name="credential_from_email_set"),
         ]
 
     def __str__(self) -> str:
@@ -210,6 +211,25 @@ class SmtpCredential(models.Model):
     def is_enabled(self) -> bool:
         return self.disabled_at is None
 
+    @property
+    def not_ready_reason(self) -> str | None:
+        """Why nothing can be sent through this credential yet (None: ready).
+
+        A credential may be saved without a sender address (the seed's
+        example has an `smtp_username` that is no address and no
+        `from_email`); dispatch and test sends refuse it until one is set.
+        """
+        if not self.from_email:
+            return (
+                "No sender address: smtp_username is not an email address and from_email is empty; "
+                "set from_email (the address messages are sent from)."
+            )
+        return None
+
+    @property
+    def is_ready(self) -> bool:
+        return self.not_ready_reason is None
+
     def apply_defaults(self) -> None:
         """Fill `smtp_security` from the port and `from_email` from an address-like username."""
         if not self.smtp_security and self.smtp_port:
@@ -220,9 +240,8 @@ class SmtpCredential(models.Model):
     def clean(self) -> None:
         self.apply_defaults()
         errors = {}
-        if not self.from_email:
-            errors["from_email"] = ["Required when smtp_username is not an email address."]
-        elif not _looks_like_address(self.from_email):
+        # No from_email at all is accepted: the credential is shown not ready (`not_ready_reason`).
+        if self.from_email and not _looks_like_address(self.from_email):
             errors["from_email"] = ["Enter a valid email address."]
         if any(c in "\r\n" for c in f"{self.from_email}{self.from_name}"):
             errors.setdefault("from_name", []).append("Line breaks are not allowed in a header.")

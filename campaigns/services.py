@@ -19,7 +19,7 @@ from django.db.models import F, Max
 from django.utils import timezone
 
 from accounts.models import Account
-from core.errors import ValidationFailed
+from core.errors import ApplicationError, ValidationFailed
 
 from .models import Campaign, Outreach, SequenceStep, SmtpCredential
 
@@ -371,3 +371,29 @@ def campaign_status_change(*, campaign_id: Any, to: str, sources: tuple[str, ...
     if moved and to == Campaign.Status.ACTIVE:
         Campaign.objects.filter(pk=campaign_id, activated_at__isnull=True).update(activated_at=now)
     return bool(moved)
+
+
+def campaign_require_complete(*, steps: list[SequenceStep], credentials: list[SmtpCredential]) -> None:
+    """Refuse to send anything for a campaign that cannot be sent: the one rule of dispatch and test sends.
+
+    Raises 422 `campaign_incomplete` when the campaign has no step, no
+    credential, or a credential that is not ready (`SmtpCredential.not_ready_reason`);
+    the message names each such credential and what it lacks, and
+    `details.smtp_credentials` lists them (`id`, `label`, `not_ready_reason`).
+    """
+    if not steps or not credentials:
+        raise ApplicationError(
+            "The campaign needs at least one SMTP credential and one sequence step.", code="campaign_incomplete"
+        )
+    unready = [c for c in credentials if not c.is_ready]
+    if unready:
+        named = "; ".join(f'SMTP credential "{c}" ({c.pk}) is not ready: {c.not_ready_reason}' for c in unready)
+        raise ApplicationError(
+            named,
+            code="campaign_incomplete",
+            details={
+                "smtp_credentials": [
+                    {"id": str(c.pk), "label": c.label, "not_ready_reason": c.not_ready_reason} for c in unready
+                ]
+            },
+        )

@@ -37,7 +37,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from campaigns.models import Campaign, SequenceStep, SmtpCredential
-from campaigns.services import campaign_status_change
+from campaigns.services import campaign_require_complete, campaign_status_change
 from contacts.mx import MxStatus, check_domains, domain_of
 from core.errors import ApplicationError
 from enrollments.models import Enrollment
@@ -220,8 +220,9 @@ def campaign_dispatch(
 ) -> DispatchResult:
     """Schedule every step for the batch's pending enrollments (module docstring for the plan).
 
-    Raises (nothing written): 422 `campaign_incomplete` (no credential or no
-    step), 422 `campaign_not_active` (paused), 402 `plan_limit_reached`
+    Raises (nothing written): 422 `campaign_incomplete` (no credential, no
+    step, or a credential not ready: `campaign_require_complete`), 422
+    `campaign_not_active` (paused), 402 `plan_limit_reached`
     (the account reserved its `monthly_limit` this month), 422
     `no_pending_enrollments`, 422 `no_capacity` (every credential disabled
     or at its limit of first messages today). With `verify_email_mx`,
@@ -233,8 +234,7 @@ def campaign_dispatch(
     """
     now = now or timezone.now()
     steps = list(SequenceStep.objects.filter(campaign=campaign).order_by("position"))
-    if not steps or not SmtpCredential.objects.filter(campaign=campaign).exists():
-        raise _refuse("campaign_incomplete", "The campaign needs at least one SMTP credential and one sequence step.")
+    campaign_require_complete(steps=steps, credentials=list(SmtpCredential.objects.filter(campaign=campaign)))
     if campaign.status == Campaign.Status.PAUSED:
         raise _refuse("campaign_not_active", "The campaign is paused; resume it before dispatching.")
     if limits.plan_limit_reached(account=campaign.account, at=now):

@@ -107,7 +107,9 @@ CAMPAIGN_ACTIVE = Condition(
 )
 CREDENTIAL_ENABLED = Condition(
     CREDENTIAL_DISABLED,
-    "(SELECT k.disabled_at IS NULL FROM campaigns_smtpcredential k WHERE k.id = s.smtp_credential_id)",
+    # A credential without a sender address (`SmtpCredential.not_ready_reason`) waits like a disabled one.
+    "(SELECT k.disabled_at IS NULL AND k.from_email <> '' FROM campaigns_smtpcredential k"
+    " WHERE k.id = s.smtp_credential_id)",
     _credential_disabled,
 )
 ENROLLMENT_ELIGIBLE = Condition(

@@ -14,6 +14,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from campaigns.models import Campaign, SequenceStep, SmtpCredential
+from campaigns.services import campaign_require_complete
 from contacts.models import Contact
 from core.errors import ApplicationError
 from core.ids import uuid7
@@ -32,15 +33,12 @@ def campaign_test_send(*, campaign: Campaign, emails: list[str]) -> dict[str, An
 
     Merge tags come from the account's contact with the first address (or
     that address alone). Steps 2+ thread under step 1, as real follow-ups do.
-    Raises 422 `campaign_incomplete` (no step or credential), 422
+    Raises 422 `campaign_incomplete` (no step or credential, or one not ready), 422
     `no_capacity` (every credential disabled), 502 `smtp_unavailable`.
     """
     steps = list(SequenceStep.objects.filter(campaign=campaign).order_by("position"))
     credentials = list(SmtpCredential.objects.filter(campaign=campaign).order_by("created_at", "id"))
-    if not steps or not credentials:
-        raise ApplicationError(
-            "The campaign needs at least one SMTP credential and one step.", code="campaign_incomplete"
-        )
+    campaign_require_complete(steps=steps, credentials=credentials)
     credential = next((c for c in credentials if c.disabled_at is None), None)
     if credential is None:
         raise ApplicationError("Every SMTP credential of the campaign is disabled.", code="no_capacity")

@@ -165,6 +165,10 @@ class SmtpCredentialSerializer(serializers.Serializer):
     disabled_at = serializers.DateTimeField(allow_null=True)
     disabled_reason = serializers.CharField()
     created_at = serializers.DateTimeField()
+    ready = serializers.BooleanField(source="is_ready", help_text="False: nothing can be sent through it yet.")
+    not_ready_reason = serializers.CharField(
+        allow_null=True, help_text="What it lacks (e.g. a sender address), when not ready."
+    )
 
 
 class CampaignStatusTotalsSerializer(serializers.Serializer):
@@ -203,6 +207,8 @@ class CampaignCredentialStatsSerializer(serializers.Serializer):
     disabled_at = serializers.DateTimeField(allow_null=True)
     disabled_reason = serializers.CharField(allow_blank=True)
     imap_configured = serializers.BooleanField()
+    ready = serializers.BooleanField(help_text="False: dispatch and test sends refuse the campaign.")
+    not_ready_reason = serializers.CharField(allow_null=True, help_text="What it lacks, when not ready.")
     imap_status = serializers.ChoiceField(
         choices=["not_configured", "never_polled", "ok", "failing"],
         help_text="Reply detection's health: `failing` when the last IMAP attempt failed (login, TLS, network).",
@@ -254,8 +260,13 @@ class CampaignStatsSerializer(serializers.Serializer):
 _TIMESTAMP = serializers.DateTimeField()
 
 
-def stats_representation(stats: dict[str, Any], *, imap: dict[Any, dict[str, Any]] | None = None) -> dict[str, Any]:
+def stats_representation(
+    stats: dict[str, Any], *, per_credential: dict[Any, dict[str, Any]] | None = None
+) -> dict[str, Any]:
     """`campaign_stats` output as JSON-ready data, shaped as `CampaignStatsSerializer` documents.
+
+    `per_credential` adds keys to each credential's stats, by credential id
+    (readiness, reply detection's state: the show view reads them).
 
     The stats are plain numbers already; only ids and timestamps need
     rendering. Doing that by hand keeps a 200-batch `per_batch` from going
@@ -278,7 +289,7 @@ def stats_representation(stats: dict[str, Any], *, imap: dict[Any, dict[str, Any
                 "disabled_at": ts(c["disabled_at"]),
                 **{
                     key: ts(value) if key.endswith("_at") else value
-                    for key, value in (imap or {}).get(c["id"], {}).items()
+                    for key, value in (per_credential or {}).get(c["id"], {}).items()
                 },
             }
             for c in stats["credentials"]

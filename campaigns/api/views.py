@@ -174,8 +174,17 @@ class CampaignViewSet(mixins.ListModelMixin, AccountScopedViewSet):
         credentials = list(campaign.smtp_credentials.all())  # prefetched with IMAP state and messages sent
         messages = {c.pk: c.messages_sent for c in credentials}
         stats = campaign_stats(campaign=campaign, credentials=credentials, messages_by_credential=messages)
-        imap = {credential.pk: smtp_credential_imap_status(credential) for credential in credentials}
-        return Response({**CampaignDetailSerializer(campaign).data, **stats_representation(stats, imap=imap)})
+        per_credential = {
+            credential.pk: {
+                "ready": credential.is_ready,
+                "not_ready_reason": credential.not_ready_reason,
+                **smtp_credential_imap_status(credential),
+            }
+            for credential in credentials
+        }
+        return Response(
+            {**CampaignDetailSerializer(campaign).data, **stats_representation(stats, per_credential=per_credential)}
+        )
 
     def partial_update(self, request, pk=None):
         campaign = self.get_object()

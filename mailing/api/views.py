@@ -32,7 +32,11 @@ NO_PENDING = (422, "no_pending_enrollments", "Nothing pending to dispatch (in th
 NOT_ACTIVE = (422, "campaign_not_active", "The campaign is paused (dispatch) or not active (pause).")
 NOT_PAUSED = (422, "campaign_not_paused", "resume on a campaign that is not paused.")
 NO_CAPACITY = (422, "no_capacity", "Every credential is disabled or at its daily limit of first messages today.")
-INCOMPLETE = (422, "campaign_incomplete", "The campaign has no SMTP credential or no sequence step.")
+INCOMPLETE = (
+    422,
+    "campaign_incomplete",
+    "The campaign has no SMTP credential, no sequence step, or a credential that is not ready (named).",
+)
 SMTP_UNAVAILABLE = (502, "smtp_unavailable", "The SMTP server could not be reached or refused the login.")
 
 

@@ -306,11 +306,11 @@ def test_step_positions_are_refused_with_the_same_message_as_the_api(staff_clien
 
 
 def test_a_credential_problem_is_shown_on_its_field_with_the_apis_message(staff_client, api, owner):
-    api_credential = {**SEED_PAYLOAD["campaign"]["smtp_credentials"][0], "smtp_username": "not-an-address"}
+    api_credential = {**SEED_PAYLOAD["campaign"]["smtp_credentials"][0], "from_email": "not-an-address"}
     (message,) = _api_details(api, smtp_credentials=[api_credential])["smtp_credentials[0].from_email"]
 
     response = staff_client.post(
-        ADD_URL, _add_form_data(owner, credentials=({**CREDENTIAL, "smtp_username": "not-an-address"},))
+        ADD_URL, _add_form_data(owner, credentials=({**CREDENTIAL, "from_email": "not-an-address"},))
     )
     errors = _page_errors(response)
     assert errors["smtp_credentials[]"] == [{"from_email": [message]}]

@@ -222,11 +222,18 @@ def test_from_email_defaults_to_an_address_like_username(api, payload):
     assert SmtpCredential.objects.get(campaign_id=campaign_id).from_email == "sales@example.com"
 
 
-def test_from_email_is_required_when_the_username_is_not_an_address(api, payload):
+def test_without_a_sender_address_the_credential_is_accepted_but_not_ready(api, payload):
     payload["campaign"]["smtp_credentials"][0]["smtp_username"] = "api-user-42"
-    assert "smtp_credentials[0].from_email" in _details(api.post("/api/campaigns", payload, format="json"))
+    campaign_id = api.post("/api/campaigns", payload, format="json").json()["id"]
+    assert SmtpCredential.objects.get(campaign_id=campaign_id).is_ready is False
     payload["campaign"]["smtp_credentials"][0]["from_email"] = "team@example.com"
-    assert api.post("/api/campaigns", payload, format="json").status_code == 201
+    campaign_id = api.post("/api/campaigns", payload, format="json").json()["id"]
+    assert SmtpCredential.objects.get(campaign_id=campaign_id).is_ready is True
+
+
+def test_a_from_email_that_is_not_an_address_is_refused(api, payload):
+    payload["campaign"]["smtp_credentials"][0]["from_email"] = "team at example"
+    assert "smtp_credentials[0].from_email" in _details(api.post("/api/campaigns", payload, format="json"))
 
 
 def test_imap_fields_are_optional(api, payload):

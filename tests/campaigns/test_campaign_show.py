@@ -114,6 +114,8 @@ def test_credentials_report_sent_today_bounce_rate_and_state_without_secrets(api
         "disabled_at",
         "disabled_reason",
         "imap_configured",
+        "ready",
+        "not_ready_reason",
         "imap_status",
         "imap_last_polled_at",
         "imap_last_error",

@@ -59,6 +59,11 @@ CASES = {
         "campaign_inactive",
     ),
     "credential disabled": (_disable_credential, Kind.REQUEUED, "credential_disabled"),
+    "credential without a sender address": (
+        lambda row, rows: SmtpCredential.objects.filter(pk=row.smtp_credential_id).update(from_email=""),
+        Kind.REQUEUED,
+        "credential_disabled",
+    ),
     "enrollment already sent": (
         lambda row, rows: Enrollment.objects.filter(pk=row.enrollment_id).update(status="sent", sent_at=timezone.now()),
         Kind.CANCELED,

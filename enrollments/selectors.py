@@ -28,9 +28,11 @@ from collections import defaultdict
 from typing import Any
 
 from django.db import connection
-from django.db.models import BooleanField, Count, ExpressionWrapper, Q
+from django.db.models import BooleanField, Count, ExpressionWrapper, Q, QuerySet, Sum
+from django.db.models.functions import Least
 from django.utils import timezone
 
+from accounts.models import Account
 from accounts.timezones import account_zone, local_day
 from accounts.timezones import day_start as local_day_start
 from campaigns.models import Campaign, SmtpCredential
@@ -232,3 +234,77 @@ def campaign_tally(*, campaign_id) -> dict[tuple, int]:
         (r.batch_number, r.status, r.smtp_credential_id, r.has_sent, r.has_opened, r.has_replied): r.n
         for r in EnrollmentTally.objects.filter(campaign_id=campaign_id)
     }
+
+
+# --- enrollments across an account's campaigns (the /v1 compat surface) ------------------------------------
+
+# An enrollment is active while something is left to send and its sequence did not stop: not completed
+# (its last step went out), not unsubscribed, neither replied nor bounced. Otherwise it is finished
+# (the /v1 seed's `completed`), since `ENDED_AT`: the first of those moments (LEAST skips NULLs).
+ACTIVE = Q(completed_at__isnull=True, unsubscribed_at__isnull=True) & ~Q(
+    status__in=[Enrollment.Status.REPLIED, Enrollment.Status.BOUNCED]
+)
+ENDED_AT = Least("completed_at", "unsubscribed_at", "replied_at", "bounced_at")
+# A contact who finished a campaign this recently is not enrolled in it again (the /v1 seed's "recently").
+RECENTLY_FINISHED = datetime.timedelta(hours=12)
+
+
+def _account_campaigns(account: Account) -> QuerySet[Campaign]:
+    """The account's campaigns; journeys are not campaigns on these surfaces (`campaign_list`)."""
+    return Campaign.objects.filter(account=account, kind=Campaign.Kind.CAMPAIGN)
+
+
+def account_enrollment_list(
+    *,
+    account: Account,
+    campaign_id: Any = None,
+    contact_id: Any = None,
+    completed: bool | None = None,
+) -> QuerySet[Enrollment]:
+    """The account's enrollments in its campaigns (journeys' left out), newest first (`-id`).
+
+    `campaign_id` and `contact_id` are UUIDs or None (no filter); `completed`
+    True keeps the finished ones, False the active ones (`ACTIVE`); each row
+    carries `completed` (not `ACTIVE`) and only the columns the surface shows.
+    `id` increases with every enrollment created, so `-id` is "most recently
+    created first" even where `created_at` is backdated (a priority
+    enrollment's 2000-01-01).
+    """
+    campaigns = _account_campaigns(account)
+    if campaign_id is not None:
+        campaigns = campaigns.filter(pk=campaign_id)
+    queryset = Enrollment.objects.filter(campaign__in=campaigns.values("pk"))
+    if contact_id is not None:
+        queryset = queryset.filter(contact_id=contact_id)
+    queryset = queryset.annotate(completed=ExpressionWrapper(~ACTIVE, output_field=BooleanField()))
+    if completed is not None:
+        queryset = queryset.filter(completed=completed)
+    return queryset.only("id", "campaign_id", "contact_id", "created_at", "updated_at").order_by("-id")
+
+
+def account_enrollment_count(
+    *,
+    account: Account,
+    campaign_id: Any = None,
+    contact_id: Any = None,
+    completed: bool | None = None,
+) -> int:
+    """How many enrollments `account_enrollment_list` holds for these filters, cheaply.
+
+    Without a `contact_id` or `completed` filter the count is a sum over
+    `EnrollmentTally` (a few rows per campaign, kept exact by triggers), not
+    a count of up to millions of enrollments. A `contact_id` count reads the
+    contact's few enrollments through its index; a `completed` count without
+    one is a COUNT(*) over the account's enrollments.
+    """
+    if contact_id is None and completed is None:
+        campaigns = _account_campaigns(account)
+        if campaign_id is not None:
+            campaigns = campaigns.filter(pk=campaign_id)
+        total = EnrollmentTally.objects.filter(campaign_id__in=campaigns.values("pk")).aggregate(n=Sum("n"))["n"]
+        return int(total or 0)
+    return (
+        account_enrollment_list(account=account, campaign_id=campaign_id, contact_id=contact_id, completed=completed)
+        .order_by()
+        .count()
+    )

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
+from django.db.models import BooleanField, ExpressionWrapper
 from django.utils import timezone
 
 from campaigns.models import Campaign, Outreach
@@ -30,6 +31,7 @@ from webhooks import events
 from webhooks.services import webhook_events_record
 
 from .models import Enrollment, EnrollmentSkip
+from .selectors import ACTIVE, ENDED_AT, RECENTLY_FINISHED
 
 Status = Enrollment.Status
 
@@ -312,6 +314,26 @@ def _lock_for_enrolling(campaign: Campaign) -> tuple[Campaign, Outreach | None]:
     return locked, Outreach.objects.select_for_update().get(pk=locked.outreach_id)
 
 
+def _refuse_unsubscribed(contact: Contact) -> None:
+    if not contact.subscribed:
+        raise ApplicationError(
+            "The contact is unsubscribed and cannot be enrolled.", code="contact_unsubscribed", status_code=422
+        )
+
+
+def _refuse_sibling(campaign: Campaign, outreach: Outreach | None, contact: Contact) -> None:
+    """422 `contact_in_sibling_campaign` when a `unique_contacts` outreach has the contact in another campaign."""
+    if (
+        outreach is not None
+        and Enrollment.objects.filter(contact=contact, campaign__outreach=outreach).exclude(campaign=campaign).exists()
+    ):
+        raise ApplicationError(
+            SKIP_REASONS[EnrollmentSkip.Kind.CROSS_CAMPAIGN_DUPLICATE] + ".",
+            code="contact_in_sibling_campaign",
+            status_code=422,
+        )
+
+
 def enrollment_enroll_contact(
     *, campaign: Campaign, contact: Contact, batch_number: int = 0, priority: bool = False
 ) -> Enrollment:
@@ -321,25 +343,12 @@ def enrollment_enroll_contact(
     `contact_in_sibling_campaign` (enrolled in another campaign of an outreach
     with `unique_contacts`).
     """
-    if not contact.subscribed:
-        raise ApplicationError(
-            "The contact is unsubscribed and cannot be enrolled.", code="contact_unsubscribed", status_code=422
-        )
+    _refuse_unsubscribed(contact)
     created_at = PRIORITY_CREATED_AT if priority else timezone.now()
     try:
         with transaction.atomic():
             locked, outreach = _lock_for_enrolling(campaign)
-            if (
-                outreach is not None
-                and Enrollment.objects.filter(contact=contact, campaign__outreach=outreach)
-                .exclude(campaign=locked)
-                .exists()
-            ):
-                raise ApplicationError(
-                    SKIP_REASONS[EnrollmentSkip.Kind.CROSS_CAMPAIGN_DUPLICATE] + ".",
-                    code="contact_in_sibling_campaign",
-                    status_code=422,
-                )
+            _refuse_sibling(locked, outreach, contact)
             return Enrollment.objects.create(
                 campaign=locked, contact=contact, batch_number=batch_number, created_at=created_at
             )
@@ -347,6 +356,83 @@ def enrollment_enroll_contact(
         raise ApplicationError(
             "The contact is already enrolled in this campaign.", code="contact_already_enrolled", status_code=422
         ) from None
+
+
+def _enqueue_batch_dispatch(campaign_id: Any, batch_number: int) -> None:
+    from .tasks import dispatch_enrollment_batch_task  # the task calls the dispatch, which imports this module
+
+    dispatch_enrollment_batch_task.delay(str(campaign_id), batch_number)
+
+
+def enrollment_start(*, campaign: Campaign, contact: Contact, now: datetime.datetime | None = None) -> Enrollment:
+    """Enroll one contact so that its sequence starts as soon as the campaign sends (the /v1 compat enroll).
+
+    The contact may be in the campaign once at a time: refused with 422
+    `contact_already_enrolled` while its latest enrollment there is active
+    (`selectors.ACTIVE`) or finished within `RECENTLY_FINISHED`; one that
+    finished earlier is enrolled again, as the next `round`. Also raises 422
+    `contact_unsubscribed` and `contact_in_sibling_campaign` like
+    `enrollment_enroll_contact`.
+
+    On a campaign not yet dispatched (pending) the enrollment joins its lowest
+    batch (batch 1 when it has none), so the campaign's first dispatch takes it.
+    On a dispatched campaign (active, completed, paused) it gets a batch of its
+    own, after the highest; on an active or completed one that batch is
+    dispatched after the commit (`dispatch_enrollment_batch_task`: step 1 behind
+    what is already scheduled, within the credentials' daily limits, rolling to
+    the next day with room); on a paused one it waits for a dispatch of its batch.
+    Concurrent calls for one campaign run one after the other (its row is locked).
+    """
+    _refuse_unsubscribed(contact)
+    now = now or timezone.now()
+    try:
+        with transaction.atomic():
+            locked, outreach = _lock_for_enrolling(campaign)
+            _refuse_sibling(locked, outreach, contact)
+            latest = (
+                Enrollment.objects.filter(campaign=locked, contact=contact)
+                .annotate(active=ExpressionWrapper(ACTIVE, output_field=BooleanField()), ended_at=ENDED_AT)
+                .order_by("-round")
+                .values("round", "active", "ended_at")
+                .first()
+            )
+            if latest and (latest["active"] or latest["ended_at"] >= now - RECENTLY_FINISHED):
+                raise IntegrityError  # answered below, like the unique constraint's refusal
+            batches = Enrollment.objects.filter(campaign=locked).values_list("batch_number", flat=True)
+            dispatch = locked.status != Campaign.Status.PENDING
+            if dispatch:
+                batch = (batches.order_by("-batch_number").first() or 0) + 1
+            else:
+                batch = batches.order_by("batch_number").first()
+                batch = 1 if batch is None else batch
+            enrollment = Enrollment.objects.create(
+                campaign=locked,
+                contact=contact,
+                batch_number=batch,
+                round=latest["round"] + 1 if latest else 1,
+                created_at=now,
+            )
+            if locked.status in (Campaign.Status.ACTIVE, Campaign.Status.COMPLETED):
+                transaction.on_commit(lambda: _enqueue_batch_dispatch(locked.pk, batch))
+    except IntegrityError:
+        raise ApplicationError(
+            "The contact is already enrolled in this campaign, or finished it less than 12 hours ago.",
+            code="contact_already_enrolled",
+            status_code=422,
+        ) from None
+    return enrollment
+
+
+def enrollment_delete(*, enrollment: Enrollment) -> None:
+    """Delete the enrollment with every send of it (scheduled ones included, so none goes out), at once.
+
+    The send outbox's rows cascade from their enrollment in the same
+    transaction; a send a worker already holds finds its row gone and is not
+    sent (the worker's claim is a conditional UPDATE of that row).
+    """
+    with transaction.atomic():
+        Enrollment.objects.select_for_update().filter(pk=enrollment.pk).first()
+        enrollment.delete()
 
 
 _CANDIDATES_SQL = """

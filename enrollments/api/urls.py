@@ -1,6 +1,9 @@
+from django.urls import re_path
+
 from campaigns.api.actions import CAMPAIGN_PATH
 from core.routers import action_routes
 
+from .compat import CompatEnrollmentDetailView, CompatEnrollmentListView
 from .views import CampaignEnrollmentViewSet
 
 urlpatterns = action_routes(
@@ -14,3 +17,14 @@ urlpatterns = action_routes(
         ("skips", "get", "skips", "campaign-skips"),
     ],
 )
+
+# The /v1 compat surface (compat.py); a malformed id reaches the view, which answers its 404.
+urlpatterns += [
+    re_path(r"^v1/enrollments/?$", CompatEnrollmentListView.as_view(), name="compat-v1-enrollments"),
+    re_path(
+        r"^v1/enrollments/(?P<enrollment_id>[^/]+)/?$",
+        CompatEnrollmentDetailView.as_view(),
+        name="compat-v1-enrollment",
+    ),
+]
+

@@ -217,7 +217,7 @@ class CompatEnrollmentListView(APIView):
         offset = (page - 1) * limit
         rows = []
         if offset < total:  # a page past the end reads nothing
-            rows = list(selectors.account_enrollment_list(account=request.user, **filters)[offset : offset + limit])
+            rows = selectors.account_enrollment_page(account=request.user, offset=offset, limit=limit, **filters)
         body = {
             "enrollments": CompatV1EnrollmentSerializer(rows, many=True).data,
             "pagination": {"page": page, "limit": limit, "total": total, "total_pages": math.ceil(total / limit)},

@@ -26,6 +26,7 @@ from django.db.models import Case, Q, Value, When
 
 from campaigns.models import Campaign
 from enrollments.models import Enrollment
+from enrollments.selectors import ACTIVE
 from enrollments.services import journey_exit_reason, journey_exited_at
 
 RECENTLY_COMPLETED = datetime.timedelta(hours=12)
@@ -59,11 +60,9 @@ class Journey(Campaign):
         return STATE_FOR_STATUS[self.status]
 
 
-# An enrollment of a journey is active while it is neither completed nor stopped. The enroll's SQL
-# (`journeys.services`) asks the same of the latest enrollment of each contact, as `ACTIVE_SQL`.
-ACTIVE = Q(completed_at__isnull=True, unsubscribed_at__isnull=True) & ~Q(
-    status__in=[Enrollment.Status.BOUNCED, Enrollment.Status.REPLIED]
-)
+# An enrollment of a journey is active while it is neither completed nor stopped (the rule of every
+# enrollment: `enrollments.selectors.ACTIVE`). The enroll's SQL (`journeys.services`) asks the same of the
+# latest enrollment of each contact, as `ACTIVE_SQL`.
 ACTIVE_SQL = "(e.completed_at IS NULL AND e.unsubscribed_at IS NULL AND e.status NOT IN ('bounced', 'replied'))"
 COMPLETED = Q(completed_at__isnull=False)
 

@@ -556,3 +556,29 @@ def test_the_schema_documents_every_operation_status_and_parameter(client):
     assert parameters["limit"]["schema"] == {"type": "integer", "minimum": 1, "maximum": 100, "default": 25}
     assert parameters["page"]["schema"]["minimum"] == 1
     assert set(listing["post"]["requestBody"]["content"]) >= {"application/json", "application/x-www-form-urlencoded"}
+
+
+def test_pages_merge_every_campaign_of_the_account_newest_first(api, owner, campaign):
+    other = _campaign(owner)
+    made = [enroll(campaign if n % 3 else other, contact=ContactFactory(account=owner)) for n in range(23)]
+    newest_first = [e.pk for e in reversed(made)]
+    seen = []
+    for page in range(1, 6):
+        body = api.get(URL, {"page": page, "limit": 5}).json()
+        assert body["pagination"] == {"page": page, "limit": 5, "total": 23, "total_pages": 5}
+        seen += [e["id"] for e in body["enrollments"]]
+    assert seen == newest_first
+    body = api.get(URL, {"campaign_id": str(other.pk), "page": 2, "limit": 3}).json()
+    assert [e["id"] for e in body["enrollments"]] == [e.pk for e in reversed(made) if e.campaign_id == other.pk][3:6]
+
+
+def test_completed_pages_are_cut_after_the_filter(api, owner, campaign):
+    now = timezone.now()
+    made = [
+        enroll(campaign, "sent", contact=ContactFactory(account=owner), **({"completed_at": now} if n % 2 else {}))
+        for n in range(9)
+    ]
+    finished = [e.pk for e in reversed(made) if e.completed_at]
+    body = api.get(URL, {"completed": "true", "page": 2, "limit": 3}).json()
+    assert [e["id"] for e in body["enrollments"]] == finished[3:]
+    assert body["pagination"] == {"page": 2, "limit": 3, "total": 4, "total_pages": 2}

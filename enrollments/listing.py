@@ -6,13 +6,14 @@ import django_filters
 from django.db.models import DurationField, ExpressionWrapper, F, QuerySet
 
 from campaigns.models import Campaign
+from core.filters import ColumnIntegerFilter
 
 from .models import Enrollment, EnrollmentSkip
 
 
 class EnrollmentFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=Enrollment.Status.choices)
-    batch_number = django_filters.NumberFilter(min_value=0)
+    batch_number = ColumnIntegerFilter()
 
     class Meta:
         model = Enrollment

@@ -6,6 +6,7 @@ from campaigns.api.actions import CampaignActionViewSet
 from contacts.models import Contact, ContactImport
 from core.lookups import get_or_not_found
 from core.schema import MALFORMED_JSON, VALIDATION_FAILED, error_responses
+from core.serializers import INTEGER_MAX
 from enrollments import listing, services
 
 from .serializers import (
@@ -99,7 +100,7 @@ class CampaignEnrollmentViewSet(CampaignActionViewSet):
         description="Filterable by `status` and `batch_number`; ordered by created_at (priority enrollments first).",
         parameters=[
             OpenApiParameter("status", enum=[s.value for s in listing.Enrollment.Status]),
-            OpenApiParameter("batch_number", int),
+            OpenApiParameter("batch_number", {"type": "integer", "minimum": 0, "maximum": INTEGER_MAX}),
         ],
         responses={200: EnrollmentSerializer(many=True), **error_responses(CAMPAIGN_NOT_FOUND, VALIDATION_FAILED)},
         filters=False,

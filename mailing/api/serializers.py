@@ -25,7 +25,9 @@ class DispatchResultSerializer(serializers.Serializer):
 
 
 class ForecastInputSerializer(StrictInputSerializer):
-    days = serializers.IntegerField(min_value=1, max_value=90, default=7, required=False)
+    days = serializers.IntegerField(
+        min_value=1, max_value=90, default=7, required=False, help_text="Daily buckets from today; 1..90."
+    )
 
 
 class ForecastBucketSerializer(serializers.Serializer):

@@ -5,7 +5,7 @@ of sends whose outcome is unknown (list, release). Each handler validates,
 calls one service or selector of `mailing`, renders.
 """
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 
 from campaigns.api.actions import CampaignActionViewSet
@@ -79,7 +79,7 @@ class CampaignSendingViewSet(CampaignActionViewSet):
     @extend_schema(
         summary="Send forecast",
         description="Exactly `days` daily buckets from today (the account's time zone) of the sends still to go.",
-        parameters=[OpenApiParameter("days", int, description="1..90, default 7.")],
+        parameters=[ForecastInputSerializer],
         responses={200: ForecastBucketSerializer(many=True), **error_responses(CAMPAIGN_NOT_FOUND, VALIDATION_FAILED)},
     )
     def send_forecast(self, request, campaign_id=None):

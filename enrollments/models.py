@@ -89,6 +89,8 @@ class Enrollment(models.Model):
             # The dispatcher's "pending in batch N"; rebuilding the tally.
             models.Index(fields=["campaign", "batch_number", "status"], name="enrollment_campaign_batch"),
             models.Index(fields=["campaign", "status", "created_at", "id"], name="enrollment_campaign_status"),
+            # /sequences/v1's keyset: each campaign's enrollments in key order (sequences_read).
+            models.Index(fields=["campaign", "id"], name="enrollment_campaign_keyset"),
             # recent_bounces: the newest ten, straight off the index.
             models.Index(
                 fields=["campaign", "-bounced_at"],

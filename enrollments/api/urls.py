@@ -4,6 +4,7 @@ from campaigns.api.actions import CAMPAIGN_PATH
 from core.routers import action_routes
 
 from .compat import CompatEnrollmentDetailView, CompatEnrollmentListView
+from .sequences import SequenceEnrollmentListView
 from .views import CampaignEnrollmentViewSet
 
 urlpatterns = action_routes(
@@ -28,3 +29,11 @@ urlpatterns += [
     ),
 ]
 
+# The /sequences/v1 compat surface (sequences.py), with and without the trailing slash.
+urlpatterns += [
+    re_path(
+        r"^sequences/v1/enrollments/?$",
+        SequenceEnrollmentListView.as_view(),
+        name="compat-sequences-v1-enrollments",
+    ),
+]

@@ -146,7 +146,10 @@ SEED_ENROLLMENT = {
     "updated_at": "2025-02-17T02:00:34Z",
 }
 ID_PARAMETER = OpenApiParameter(
-    "enrollment_id", int, OpenApiParameter.PATH, description="The enrollment's integer `id`; a malformed one is a 404."
+    "enrollment_id",
+    {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+    OpenApiParameter.PATH,
+    description="The enrollment's integer `id`; a malformed one is a 404.",
 )
 
 

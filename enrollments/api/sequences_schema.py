@@ -130,7 +130,7 @@ SEQUENCES_LIST_SCHEMA: dict[str, Any] = {
         _param("cursor", str, "Opaque: the `next_cursor` of the previous page. A tampered cursor is a 422."),
         _param(
             "limit",
-            int,
+            {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
             f"Page size, 1 <= limit <= {MAX_LIMIT} (default {DEFAULT_LIMIT}); out of range or not a number: 422.",
         ),
         _param("sequence_id", {"type": "string", "format": "uuid"}, "String UUID value. Malformed: 422."),

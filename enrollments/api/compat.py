@@ -149,7 +149,7 @@ ID_PARAMETER = OpenApiParameter(
     "enrollment_id",
     {"type": "integer", "minimum": 1, "maximum": MAX_ID},
     OpenApiParameter.PATH,
-    description="The enrollment's integer `id`; a malformed one is a 404.",
+    description="The enrollment's integer `id`; a malformed or out-of-range one is a 404.",
 )
 
 

@@ -6,16 +6,16 @@ and without a trailing slash.
 
 from django.contrib import admin
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
 
 from core.health import healthz
-from core.views import api_not_found
+from core.views import DocsView, api_not_found
 from inbound.urls import api_urlpatterns as inbound_api_patterns
 from inbound.urls import public_urlpatterns as inbound_public_patterns
 
 api_patterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("docs/", DocsView.as_view(url_name="schema"), name="docs"),
     path("", include("contacts.api.urls")),
     path("", include("enrollments.api.urls")),
     path("", include("mailing.api.urls")),

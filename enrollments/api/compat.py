@@ -169,8 +169,9 @@ class CompatEnrollmentListView(APIView):
             "to send (the last step went out) or the sequence stopped (reply, bounce, unsubscribe). A malformed or "
             "unknown `campaign_id`/`contact_id` (another account's too) matches nothing: an empty list.\n\n"
             "`total` is cheap: without `contact_id` and `completed` it is summed from the campaigns' enrollment "
-            "tally (kept exact by triggers), otherwise counted through an index. Pages are offset-based, as "
-            "the vendor's page numbers require: a deep page costs a scan to its offset.\n\n" + ERRORS_NOTE
+            "tally (kept exact by triggers); with `contact_id` it counts that contact's few enrollments; with "
+            "`completed` alone it counts the account's enrollments. Pages are offset-based, as the vendor's page "
+            "numbers require: page N reads the N x limit newest keys of the account's campaigns.\n\n" + ERRORS_NOTE
         ),
         parameters=[
             OpenApiParameter("campaign_id", str, description="Filter enrollments by campaign ID."),

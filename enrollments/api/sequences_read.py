@@ -78,9 +78,15 @@ def _sends():
 
 def sequence_enrollment_page(*, account: Account, after: int | None, limit: int, **filters: Any) -> list[Enrollment]:
     """Up to `limit` rows of `sequence_enrollment_list(**filters)` with a key above `after`, in key order."""
+    if filters.get("person_id") is not None:
+        # A person's few enrollments come off the contact's index: no merge needed.
+        rows = sequence_enrollment_list(account=account, **filters)
+        return list((rows.filter(pk__gt=after) if after is not None else rows)[:limit])
     campaigns = campaign_list(account=account)
     if filters.get("sequence_id") is not None:
         campaigns = campaigns.filter(pk=filters["sequence_id"])
+    if filters.get("mailbox_id") is not None:  # a credential belongs to one campaign
+        campaigns = campaigns.filter(smtp_credentials=filters["mailbox_id"])
     campaign_ids = list(campaigns.order_by("pk").values_list("pk", flat=True))
     if not campaign_ids:
         return []

@@ -229,6 +229,12 @@ def test_filters_by_sequence_person_and_mailbox(api, owner, campaign):
     assert _ids(api.get(URL, {"mailbox_id": str(credential.pk)})) == [str(a.uuid)]
     assert _ids(api.get(URL, {"sequence_id": str(other.pk), "person_id": str(a.contact.pk)})) == [str(b.uuid)]
     assert _ids(api.get(URL, {"sequence_id": str(uuid.uuid4())})) == []
+    # a person's enrollments page too
+    first = api.get(URL, {"person_id": str(a.contact.pk), "limit": 1}).json()
+    assert [e["id"] for e in first["enrollments"]] == [str(a.uuid)] and first["next_cursor"]
+    rest = api.get(URL, {"person_id": str(a.contact.pk), "limit": 1, "cursor": first["next_cursor"]}).json()
+    assert [e["id"] for e in rest["enrollments"]] == [str(b.uuid)] and rest["next_cursor"] is None
+    assert _ids(api.get(URL, {"mailbox_id": str(uuid.uuid4())})) == []
 
 
 @pytest.mark.parametrize("name", ["sequence_id", "person_id", "mailbox_id"])
@@ -400,5 +406,7 @@ def test_the_schema_documents_the_surface_under_its_tag(api):
         "updated_after",
         "updated_before",
     }
+    limit = next(p for p in operation["parameters"] if p["name"] == "limit")["schema"]
+    assert (limit["minimum"], limit["maximum"]) == (1, 100)
     assert {"200", "401", "405", "422"} <= set(operation["responses"])
     assert "FastAPI" in operation["description"]

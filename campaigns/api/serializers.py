@@ -93,13 +93,18 @@ class SmtpCredentialInputSerializer(FlatErrorsInputSerializer):
     )
 
 
-class CampaignOptionsMixin(serializers.Serializer):
-    outreach_id = serializers.UUIDField(required=False, allow_null=True)
-    min_wait_seconds = serializers.IntegerField(required=False, help_text="Default 120.")
-    max_wait_seconds = serializers.IntegerField(required=False, help_text="Default 420.")
+class SendingOptionsMixin(serializers.Serializer):
+    """The optional sending settings of a campaign, and of a journey (a campaign of its own kind)."""
+
+    min_wait_seconds = serializers.IntegerField(required=False, help_text="Least random wait between sends; 120.")
+    max_wait_seconds = serializers.IntegerField(required=False, help_text="Most random wait between sends; 420.")
     verify_email_mx = serializers.BooleanField(required=False, help_text="Default false.")
     bounce_rate_threshold = serializers.FloatField(required=False, help_text="Percent, in (0, 100]; default 8.0.")
     track_clicks = serializers.BooleanField(required=False, help_text="Default false.")
+
+
+class CampaignOptionsMixin(SendingOptionsMixin):
+    outreach_id = serializers.UUIDField(required=False, allow_null=True)
 
 
 class CampaignCreateInputSerializer(CampaignOptionsMixin, FlatErrorsInputSerializer):

@@ -14,6 +14,7 @@ from rest_framework import serializers
 
 from campaigns.api.serializers import (
     FlatErrorsInputSerializer,
+    SendingOptionsMixin,
     SequenceStepInputSerializer,
     SequenceStepSerializer,
     SmtpCredentialInputSerializer,
@@ -25,15 +26,7 @@ from journeys.services import MAX_CONTACT_ADDRESSES, MAX_LIST_ADDRESSES
 # --- native ------------------------------------------------------------------------------------------------
 
 
-class JourneyOptionsMixin(serializers.Serializer):
-    min_wait_seconds = serializers.IntegerField(required=False, help_text="Least random wait between sends; 120.")
-    max_wait_seconds = serializers.IntegerField(required=False, help_text="Most random wait between sends; 420.")
-    verify_email_mx = serializers.BooleanField(required=False, help_text="Default false.")
-    bounce_rate_threshold = serializers.FloatField(required=False, help_text="Percent, in (0, 100]; default 8.0.")
-    track_clicks = serializers.BooleanField(required=False, help_text="Default false.")
-
-
-class JourneyCreateInputSerializer(JourneyOptionsMixin, FlatErrorsInputSerializer):
+class JourneyCreateInputSerializer(SendingOptionsMixin, FlatErrorsInputSerializer):
     name = serializers.CharField(max_length=255)
     steps = SequenceStepInputSerializer(many=True, allow_empty=False)
     smtp_credentials = SmtpCredentialInputSerializer(many=True, allow_empty=False)
@@ -63,7 +56,7 @@ class JourneySmtpCredentialUpdateInputSerializer(SmtpCredentialInputSerializer):
     daily_limit = serializers.IntegerField(required=False)
 
 
-class JourneyUpdateInputSerializer(JourneyOptionsMixin, FlatErrorsInputSerializer):
+class JourneyUpdateInputSerializer(SendingOptionsMixin, FlatErrorsInputSerializer):
     name = serializers.CharField(required=False, max_length=255)
     steps = JourneyStepUpdateInputSerializer(
         many=True, required=False, help_text="The whole new list; a stored step left out is deleted."

@@ -8,10 +8,15 @@ native envelope.
 """
 
 import datetime
+import threading
 import uuid
 
 import pytest
+from django.db import connection
 from django.utils import timezone
+from rest_framework.test import APIClient
+
+from accounts.services import api_key_create
 
 from config.celery import app as celery_app
 from enrollments.models import Enrollment
@@ -582,3 +587,45 @@ def test_completed_pages_are_cut_after_the_filter(api, owner, campaign):
     body = api.get(URL, {"completed": "true", "page": 2, "limit": 3}).json()
     assert [e["id"] for e in body["enrollments"]] == finished[3:]
     assert body["pagination"] == {"page": 2, "limit": 3, "total": 4, "total_pages": 2}
+
+
+def test_on_a_completed_campaign_the_enrollment_is_scheduled_and_the_campaign_active_again(
+    api, owner, contact, eager_tasks, django_capture_on_commit_callbacks
+):
+    campaign = _campaign(owner, status="completed")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = _post(api, campaign.pk, contact.pk)
+    assert response.status_code == 201
+    assert ScheduledSend.objects.filter(enrollment_id=response.json()["id"]).count() == 2
+    campaign.refresh_from_db()
+    assert campaign.status == "active"
+
+
+def test_options_answers_on_both_paths(api):
+    assert api.options(URL).status_code == 200
+    assert api.options(f"{URL}/1").status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_creates_of_one_contact_enroll_it_once(owner):
+    campaign, contact = _campaign(owner), ContactFactory(account=owner)
+    raw_key = api_key_create(account=owner)[1]
+    barrier, answers = threading.Barrier(2), []
+
+    def create():
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
+        barrier.wait()
+        try:
+            answers.append(_post(client, campaign.pk, contact.pk))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=create) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(r.status_code for r in answers) == [201, 422]
+    assert [r.json()["error"]["code"] for r in answers if r.status_code == 422] == ["contact_already_enrolled"]
+    assert Enrollment.objects.filter(campaign=campaign, contact=contact).count() == 1

@@ -17,7 +17,6 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.services import api_key_create
-
 from config.celery import app as celery_app
 from enrollments.models import Enrollment
 from journeys.services import journey_create, journey_turn_on

@@ -321,9 +321,18 @@ SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 X_FRAME_OPTIONS = "DENY"
 
+# Celery's routine lines (beat's "Sending due task", the worker's "Task … received" and "… succeeded")
+# come every few seconds for the send tick and buried what a person wants to see: the product's own
+# events at INFO (a message sent, a reply detected, a campaign completed). They are at WARNING unless
+# CELERY_ROUTINE_LOG_LEVEL says otherwise; Celery's warnings and errors still show.
+CELERY_ROUTINE_LOGGERS = ("celery.beat", "celery.app.trace", "celery.worker.strategy")
+CELERY_ROUTINE_LOG_LEVEL = _read(env.str, "CELERY_ROUTINE_LOG_LEVEL", default="WARNING").upper()
+if CELERY_ROUTINE_LOG_LEVEL not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+    raise ImproperlyConfigured("CELERY_ROUTINE_LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": _read(env.str, "LOG_LEVEL", default="INFO")},
+    "loggers": {name: {"level": CELERY_ROUTINE_LOG_LEVEL} for name in CELERY_ROUTINE_LOGGERS},
 }

@@ -22,6 +22,7 @@ for a person opening the message.
 from __future__ import annotations
 
 import datetime
+import logging
 import re
 import uuid
 from collections.abc import Callable
@@ -41,6 +42,8 @@ from mailing.outcomes import sent_outcomes_settle
 from mailing.subscriptions import contact_unsubscribe
 
 from .models import InboundMessage, ProviderEvent, TrackingEvent
+
+logger = logging.getLogger(__name__)
 
 _PREFETCHERS = re.compile(
     r"^Mozilla/5\.0$|GoogleImageProxy|ggpht\.com|YahooMailProxy|Mimecast|Proofpoint|Barracuda|"
@@ -238,6 +241,9 @@ def inbound_message_record(
             )
             if moved is not None:
                 mailing_services.scheduled_sends_cancel_for_enrollment(enrollment_id=enrollment_id, reason="replied")
+                logger.info(
+                    "Reply detected from %s (enrollment %s): its sequence stops", facts.from_email, enrollment_id
+                )
         elif kind == InboundMessage.Kind.BOUNCE:
             reason = f"{facts.dsn_status} {facts.dsn_diagnostic}".strip()
             moved = mailing_services.enrollment_bounce(enrollment_id=enrollment_id, reason=reason, at=facts.received_at)

@@ -20,6 +20,7 @@ waiting for a dispatch; `campaign.completed` is recorded with its counts.
 from __future__ import annotations
 
 import datetime
+import logging
 import random
 from typing import Any
 
@@ -35,6 +36,8 @@ from webhooks import events
 from webhooks.services import webhook_event_record
 
 from .models import CampaignPause, ScheduledSend
+
+logger = logging.getLogger(__name__)
 
 Status = ScheduledSend.Status
 LIVE = (Status.SCHEDULED, Status.QUEUED, Status.SENDING, Status.UNKNOWN)
@@ -151,6 +154,7 @@ def campaign_complete(*, campaign_id: Any) -> bool:
                 "stats": counts,
             },
         )
+    logger.info('Campaign "%s" completed: nothing left to send (%s)', campaign.name, counts)
     return True
 
 

@@ -441,6 +441,9 @@ def _send_one(
     if classify(code) != ACCEPTED:
         # Refused, before or after the body: the server did not take it.
         return _refused(session, row, code, message, day, stage="DATA", reserved=True)
+    logger.info(
+        "Sent step %s to %s through %s (campaign %s)", row.step.position, contact.email, credential, row.campaign_id
+    )
     return Outcome(kind=Kind.SENT, row=row, error="", day=day, reserved=True, at=timezone.now())
 
 

@@ -16,6 +16,7 @@ transition records its webhook event in the same transaction.
 from __future__ import annotations
 
 import datetime
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -358,13 +359,13 @@ def enrollment_enroll_contact(
         ) from None
 
 
-def _enqueue_batch_dispatch(campaign_id: Any, batch_number: int) -> None:
-    from .tasks import dispatch_enrollment_batch_task  # the task calls the dispatch, which imports this module
-
-    dispatch_enrollment_batch_task.delay(str(campaign_id), batch_number)
-
-
-def enrollment_start(*, campaign: Campaign, contact: Contact, now: datetime.datetime | None = None) -> Enrollment:
+def enrollment_start(
+    *,
+    campaign: Campaign,
+    contact: Contact,
+    dispatch_batch: Callable[[Any, int], None] | None = None,
+    now: datetime.datetime | None = None,
+) -> Enrollment:
     """Enroll one contact so that its sequence starts as soon as the campaign sends (the /v1 compat enroll).
 
     The contact may be in the campaign once at a time: refused with 422
@@ -377,10 +378,12 @@ def enrollment_start(*, campaign: Campaign, contact: Contact, now: datetime.date
     On a campaign not yet dispatched (pending) the enrollment joins its lowest
     batch (batch 1 when it has none), so the campaign's first dispatch takes it.
     On a dispatched campaign (active, completed, paused) it gets a batch of its
-    own, after the highest; on an active or completed one that batch is
-    dispatched after the commit (`dispatch_enrollment_batch_task`: step 1 behind
-    what is already scheduled, within the credentials' daily limits, rolling to
-    the next day with room); on a paused one it waits for a dispatch of its batch.
+    own, after the highest; on an active or completed one that batch is handed
+    after the commit to `dispatch_batch(campaign_id, batch_number)` (the
+    sending engine's, which sits above enrollments: `mailing.tasks
+    .dispatch_batch_soon` schedules step 1 behind what is already scheduled,
+    within the credentials' daily limits, rolling to the next day with room);
+    on a paused one it waits for a dispatch of its batch.
     Concurrent calls for one campaign run one after the other (its row is locked).
     """
     _refuse_unsubscribed(contact)
@@ -412,8 +415,8 @@ def enrollment_start(*, campaign: Campaign, contact: Contact, now: datetime.date
                 round=latest["round"] + 1 if latest else 1,
                 created_at=now,
             )
-            if locked.status in (Campaign.Status.ACTIVE, Campaign.Status.COMPLETED):
-                transaction.on_commit(lambda: _enqueue_batch_dispatch(locked.pk, batch))
+            if dispatch_batch and locked.status in (Campaign.Status.ACTIVE, Campaign.Status.COMPLETED):
+                transaction.on_commit(lambda: dispatch_batch(locked.pk, batch))
     except IntegrityError:
         raise ApplicationError(
             "The contact is already enrolled in this campaign, or finished it less than 12 hours ago.",

@@ -24,6 +24,7 @@ from core.lookups import get_or_not_found
 from core.schema import MALFORMED_JSON, VALIDATION_FAILED, error_responses
 from enrollments import selectors, services
 from enrollments.models import Enrollment
+from mailing.tasks import dispatch_batch_soon
 
 DEFAULT_LIMIT, MAX_LIMIT = 25, 100
 MAX_PAGE = 2_147_483_647  # any page past the end is empty; this bound keeps the offset an integer PostgreSQL takes
@@ -286,7 +287,7 @@ class CompatEnrollmentListView(APIView):
             code="contact_not_found",
             message="No contact with this id.",
         )
-        enrollment = services.enrollment_start(campaign=campaign, contact=contact)
+        enrollment = services.enrollment_start(campaign=campaign, contact=contact, dispatch_batch=dispatch_batch_soon)
         return Response(
             CompatV1EnrollmentSerializer(_shown(request.user, enrollment.pk)).data, status=status.HTTP_201_CREATED
         )

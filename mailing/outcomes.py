@@ -108,13 +108,16 @@ def _shift_later_steps(row: ScheduledSend, delta: datetime.timedelta) -> None:
 
 # Claims sent rows whose consequences are pending and returns what applying them needs. A row is
 # claimed once: a concurrent claimer (the worker, the reaper, an inbound event) waits for the row
-# lock, then finds `outcome_pending` false.
+# lock, then finds `outcome_pending` false. The last step is the enrollment's own (the highest of the
+# steps it was scheduled), not the campaign's today: a step added to a running journey or campaign
+# is not one its earlier enrollments wait for.
 _CLAIM_SENT_SQL = """
 UPDATE mailing_scheduledsend SET outcome_pending = false, lease_until = NULL, updated_at = %(now)s
 WHERE outcome_pending AND status = 'sent' AND {claimed}
 RETURNING enrollment_id, sent_at, smtp_credential_id,
     (SELECT s.position FROM campaigns_sequencestep s WHERE s.id = mailing_scheduledsend.step_id),
-    (SELECT max(s.position) FROM campaigns_sequencestep s WHERE s.campaign_id = mailing_scheduledsend.campaign_id),
+    (SELECT max(s.position) FROM mailing_scheduledsend own JOIN campaigns_sequencestep s ON s.id = own.step_id
+     WHERE own.enrollment_id = mailing_scheduledsend.enrollment_id),
     (SELECT c.account_id FROM campaigns_campaign c WHERE c.id = mailing_scheduledsend.campaign_id)
 """
 

@@ -21,7 +21,7 @@ from config.celery import app as celery_app
 from core.errors import ApplicationError
 from inbound.imap import ReplyDetectionJob
 from journeys.models import Journey, JourneyEnrollment
-from journeys.services import journey_create, journey_enroll, journey_turn_off, journey_turn_on
+from journeys.services import journey_create, journey_enroll, journey_turn_off, journey_turn_on, journey_update
 from journeys.tasks import dispatch_journeys_task
 from mailing.claiming import sends_claim_due
 from mailing.models import ScheduledSend
@@ -242,3 +242,24 @@ def test_turning_a_journey_off_holds_its_sends_and_turning_it_on_releases_them_w
     _make_step_2_due(journey)
     assert _send_due() == 2
     assert {_enrollment(journey, email).journey_status for email in (ann, bob)} == {"completed"}
+
+
+def test_a_step_added_to_a_running_journey_does_not_hold_back_the_people_already_in_it(owner, smtp_server):
+    """Their schedule is the one they were given: they complete with their own last step, and can enter again."""
+    journey = _journey(owner, smtp_server)
+    (ann,) = _people(owner, "Ann")
+    journey_enroll(journey=journey, contact_email_addresses=[ann])
+    steps = [{"id": str(step.pk), "position": step.position} for step in journey.sequence_steps.order_by("position")]
+    journey_update(
+        journey=journey,
+        data={},
+        steps=[*steps, {"position": 3, "subject": "Last one", "body_html": "<p>Bye</p>", "delay_minutes": 60}],
+    )
+
+    assert _send_due() == 1
+    _make_step_2_due(journey)
+    assert _send_due() == 1
+
+    enrollment = _enrollment(journey, ann)
+    assert enrollment.journey_status == "completed"
+    assert [e["contact_email"] for e in _events(journey, "journey_enrollment.completed")] == [ann]

@@ -350,6 +350,9 @@ def enrollment_enroll_contact(
         with transaction.atomic():
             locked, outreach = _lock_for_enrolling(campaign)
             _refuse_sibling(locked, outreach, contact)
+            if Enrollment.objects.filter(campaign=locked, contact=contact).exists():
+                # Any round: a later one (a /v1 re-enroll) may be left after round 1 was deleted.
+                raise IntegrityError
             return Enrollment.objects.create(
                 campaign=locked, contact=contact, batch_number=batch_number, created_at=created_at
             )

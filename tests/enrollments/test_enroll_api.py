@@ -212,3 +212,14 @@ def test_enroll_contact_refuses_a_contact_of_a_sibling_campaign_when_contacts_ar
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "contact_in_sibling_campaign"
     assert not Enrollment.objects.filter(campaign=campaign).exists()
+
+
+def test_enroll_contact_refuses_a_contact_whose_only_enrollment_is_a_later_round(api, owner):
+    """A /v1 re-enroll (round 2) may outlive a deleted round 1: the contact is still in the campaign."""
+    campaign = CampaignFactory(account=owner)
+    contact = ContactFactory(account=owner)
+    EnrollmentFactory(campaign=campaign, contact=contact, round=2)
+    response = api.post(f"/api/campaigns/{campaign.pk}/enroll_contact", {"contact_id": str(contact.pk)}, format="json")
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "contact_already_enrolled"
+    assert Enrollment.objects.filter(campaign=campaign, contact=contact).count() == 1

@@ -117,14 +117,14 @@ def compat_address_list(data: Any, name: str) -> tuple[list[str] | None, list[st
     Form bodies (`name[]=a&name[]=b` or `name=a`) are read too, as the vendor's
     Rails API reads them.
     """
-    if hasattr(data, "getlist"):  # a QueryDict: form-encoded or multipart
-        values = data.getlist(f"{name}[]") or data.getlist(name)
-        return (values or None), None
-    value = data.get(name)
+    form = hasattr(data, "getlist")  # a QueryDict: form-encoded or multipart
+    value = (data.getlist(f"{name}[]") or data.getlist(name) or None) if form else data.get(name)
     if value is None:
         return None, None
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         return None, [NOT_A_LIST_OF_STRINGS]
+    if any("\x00" in item for item in value):  # form bodies skip the JSON parser's refusal; PostgreSQL refuses NUL
+        return None, ["must not contain NUL characters"]
     return value, None
 
 

@@ -565,3 +565,13 @@ def test_the_schema_documents_the_compat_enroll_with_every_status(client):
     assert {"error": "No list found with email address: nonexistent@company.com"} in values
     assert "cannot occur" in operation["description"] and "unique per account" in operation["description"]
     assert len(operation["requestBody"]["content"]["application/json"]["examples"]) == 3
+
+
+def test_a_nul_character_in_a_form_encoded_body_is_a_422_too(api, journey):
+    response = api.post(
+        f"/api/v1/journeys/{journey.pk}/enroll",
+        "contact_email_addresses[]=a%00b%40example.com",
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert response.status_code == 422
+    assert response.json() == {"error": {"contact_email_addresses": ["must not contain NUL characters"]}}

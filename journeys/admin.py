@@ -11,6 +11,8 @@ machine.
 
 from __future__ import annotations
 
+import uuid
+
 from django.contrib import admin, messages
 from django.db.models import Count, IntegerField, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
@@ -174,9 +176,12 @@ class JourneyFilter(admin.SimpleListFilter):
         return [(str(pk), name) for pk, name in Journey.objects.order_by("name").values_list("pk", "name")]
 
     def queryset(self, request, queryset):
-        if self.value():
-            return queryset.filter(campaign_id=self.value())
-        return queryset
+        if not self.value():
+            return queryset
+        try:
+            return queryset.filter(campaign_id=uuid.UUID(self.value()))
+        except ValueError:  # a hand-edited URL: no journey has that id
+            return queryset.none()
 
 
 @admin.register(JourneyEnrollment)

@@ -296,3 +296,9 @@ def _inline(prefix, rows):
     for index, row in enumerate(rows):
         data.update({f"{prefix}-{index}-{key}": value for key, value in row.items() if value is not None})
     return data
+
+
+def test_a_hand_edited_journey_filter_shows_no_enrollment_instead_of_failing(staff_client, journey):
+    response = staff_client.get("/admin/journeys/journeyenrollment/?journey=not-a-uuid")
+    assert response.status_code == 200
+    assert b"0 journey enrollments" in response.content

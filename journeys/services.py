@@ -21,7 +21,7 @@ from campaigns.services import campaign_create, campaign_delete, campaign_status
 from contacts.models import ContactList
 from core.errors import ApplicationError, ValidationFailed
 from enrollments.models import Enrollment
-from mailing.dispatch import campaign_dispatch
+from mailing.dispatch import campaign_dispatch, undispatched
 from mailing.scheduling import campaign_pause, campaign_resume
 
 from .models import ACTIVE_SQL, RECENTLY_COMPLETED, Journey
@@ -307,16 +307,14 @@ def journey_dispatch_pending(*, journey_id: Any) -> int:
 
 
 def journeys_dispatch_pending() -> int:
-    """`journey_dispatch_pending` for every `on` journey with an enrollment that has no send yet."""
-    waiting = (
-        Enrollment.objects.filter(
-            campaign__kind=Campaign.Kind.JOURNEY,
-            campaign__status=Campaign.Status.ACTIVE,
-            status=Enrollment.Status.PENDING,
-            unsubscribed_at__isnull=True,
-            scheduled_sends__isnull=True,
-        )
-        .values_list("campaign_id", flat=True)
-        .distinct()
-    )
-    return sum(journey_dispatch_pending(journey_id=journey_id) for journey_id in list(waiting))
+    """`journey_dispatch_pending` for every `on` journey with an enrollment that has no send yet.
+
+    Asked journey by journey with dispatch's own "no send yet" (a lookup per enrollment in the send
+    index, whatever the statistics say), not one anti-join of every journey's enrollments with the outbox.
+    """
+    waiting = [
+        journey.pk
+        for journey in Journey.objects.filter(status=Campaign.Status.ACTIVE).only("pk")
+        if undispatched(journey).exists()
+    ]
+    return sum(journey_dispatch_pending(journey_id=journey_id) for journey_id in waiting)

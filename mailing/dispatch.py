@@ -73,7 +73,7 @@ def _refuse(code: str, message: str, status_code: int = 422) -> ApplicationError
 _NO_SEND_YET = "NOT EXISTS (SELECT 1 FROM mailing_scheduledsend s WHERE s.enrollment_id = {enrollment}.id OFFSET 0)"
 
 
-def _undispatched(campaign: Campaign):
+def undispatched(campaign: Campaign):
     """Pending enrollments of the campaign that have no send yet (the dispatch candidates).
 
     The condition names the enrollments table itself: use this queryset as the outer query, not as a
@@ -89,7 +89,7 @@ def _undispatched(campaign: Campaign):
 
 
 def _pick_batch(campaign: Campaign, batch_number: int | None) -> int:
-    candidates = _undispatched(campaign)
+    candidates = undispatched(campaign)
     if batch_number is None:
         lowest = candidates.order_by("batch_number").values_list("batch_number", flat=True).first()
         if lowest is None:
@@ -102,9 +102,7 @@ def _pick_batch(campaign: Campaign, batch_number: int | None) -> int:
 
 def _bounce_mx_invalid(campaign: Campaign, batch_number: int) -> int:
     """Check the batch's domains (cached verdicts are reused); bounce provable no-MX ones. Returns how many."""
-    rows = list(
-        _undispatched(campaign).filter(batch_number=batch_number).values_list("id", "contact__email").order_by()
-    )
+    rows = list(undispatched(campaign).filter(batch_number=batch_number).values_list("id", "contact__email").order_by())
     verdicts = check_domains(domain_of(email) for _, email in rows)
     bounced = 0
     for enrollment_id, email in rows:
@@ -246,7 +244,7 @@ def campaign_dispatch(
         locked = Campaign.objects.select_for_update(of=("self",)).select_related("account").get(pk=campaign.pk)
         if locked.status == Campaign.Status.PAUSED:
             raise _refuse("campaign_not_active", "The campaign is paused; resume it before dispatching.")
-        needed = _undispatched(locked).filter(batch_number=batch_number).count()
+        needed = undispatched(locked).filter(batch_number=batch_number).count()
         if not needed:
             raise _refuse("no_pending_enrollments", f"Batch {batch_number} has no pending enrollment to dispatch.")
         credentials = list(

@@ -336,3 +336,49 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": _read(env.str, "LOG_LEVEL", default="INFO")},
     "loggers": {name: {"level": CELERY_ROUTINE_LOG_LEVEL} for name in CELERY_ROUTINE_LOGGERS},
 }
+
+# --- OAuth2 mailboxes (mailboxes/oauth.py) ---
+# Google and Microsoft mailboxes connect through the authorization-code flow with PKCE. The client ids
+# and secrets come from each provider's console; a provider without a client id cannot be connected.
+# Tests point the endpoints at a local authorization server.
+MICROSOFT_OAUTH_TENANT = _read(env.str, "MICROSOFT_OAUTH_TENANT", default="common")
+if not MICROSOFT_OAUTH_TENANT or not all(c.isalnum() or c in ".-" for c in MICROSOFT_OAUTH_TENANT):
+    raise ImproperlyConfigured("Environment variable MICROSOFT_OAUTH_TENANT is malformed: a tenant id or domain.")
+OAUTH_PROVIDERS = {
+    "google": {
+        "label": "Google",
+        "client_id": _read(env.str, "GOOGLE_OAUTH_CLIENT_ID", default=""),
+        "client_secret": _read(env.str, "GOOGLE_OAUTH_CLIENT_SECRET", default=""),
+        "authorization_url": "https://accounts.google.com/o/oauth2/v2/auth",
+        "token_url": "https://oauth2.googleapis.com/token",
+        "scopes": ["https://mail.google.com/"],
+        # Google issues a refresh token only for offline access, and on a reconnect only with consent.
+        "authorize_params": {"access_type": "offline", "prompt": "consent"},
+        "smtp_host": "smtp.gmail.com",
+        "smtp_port": 587,
+        "imap_host": "imap.gmail.com",
+        "imap_port": 993,
+    },
+    "microsoft": {
+        "label": "Microsoft",
+        "client_id": _read(env.str, "MICROSOFT_OAUTH_CLIENT_ID", default=""),
+        "client_secret": _read(env.str, "MICROSOFT_OAUTH_CLIENT_SECRET", default=""),
+        "authorization_url": f"https://login.microsoftonline.com/{MICROSOFT_OAUTH_TENANT}/oauth2/v2.0/authorize",
+        "token_url": f"https://login.microsoftonline.com/{MICROSOFT_OAUTH_TENANT}/oauth2/v2.0/token",
+        # offline_access is what makes Microsoft issue a refresh token.
+        "scopes": [
+            "offline_access",
+            "https://outlook.office.com/SMTP.Send",
+            "https://outlook.office.com/IMAP.AccessAsUser.All",
+        ],
+        "authorize_params": {},
+        "smtp_host": "smtp.office365.com",
+        "smtp_port": 587,
+        "imap_host": "outlook.office365.com",
+        "imap_port": 993,
+    },
+}
+# Refresh an access token when it expires within this many seconds (a send or poll must not outlive it).
+OAUTH_REFRESH_MARGIN_SECONDS = _read(env.int, "OAUTH_REFRESH_MARGIN_SECONDS", default=300)
+OAUTH_HTTP_TIMEOUT_SECONDS = _read(env.float, "OAUTH_HTTP_TIMEOUT_SECONDS", default=10.0)
+# --- end OAuth2 ---

@@ -37,24 +37,23 @@ class SequenceStepInline(FirstOneOnAddMixin, admin.StackedInline):
     fields = ("position", "delay_minutes", "subject", "body_html", "body_text")
 
 
-class SmtpCredentialInline(FirstOneOnAddMixin, admin.StackedInline):
+class SmtpCredentialInline(FirstOneOnAddMixin, admin.TabularInline):
     model = SmtpCredential
     form = SmtpCredentialForm
     formset = SmtpCredentialFormSet
-    readonly_fields = ("imap_configured", "disabled_at", "disabled_reason")
-    fieldsets = (
-        (None, {"fields": ("label", "from_email", "from_name", "daily_limit")}),
-        ("SMTP", {"fields": ("smtp_host", "smtp_port", "smtp_security", "smtp_username", "new_smtp_password")}),
-        (
-            "IMAP (reply detection)",
-            {"fields": ("imap_host", "imap_port", "imap_username", "new_imap_password", "clear_imap_password")},
-        ),
-        ("State", {"fields": ("imap_configured", "disabled_at", "disabled_reason")}),
-    )
+    fields = ("mailbox", "label", "campaign_daily_limit", "mailbox_state")
+    readonly_fields = ("mailbox_state",)
+    verbose_name = "mailbox"
+    verbose_name_plural = "Mailboxes (SMTP credentials)"
 
-    @admin.display(boolean=True, description="IMAP configured")
-    def imap_configured(self, obj):
-        return obj.imap_configured if obj and obj.pk else False
+    @admin.display(description="Mailbox state")
+    def mailbox_state(self, obj):
+        if not obj or not obj.pk:
+            return "—"
+        mailbox = obj.mailbox
+        if mailbox.disabled_at:
+            return f"Disabled: {mailbox.disabled_reason}"
+        return mailbox.not_ready_reason or f"Enabled, {mailbox.daily_limit} a day"
 
 
 @admin.register(Campaign)

@@ -6,9 +6,8 @@ part to `campaign_validate`, the check `campaign_create` and
 fields they name, so an operator meets the API's rules with the API's words.
 The admin then saves through those services (`CampaignAdmin.save_related`).
 
-Passwords are write-only: the forms have no field bound to the stored secret
-(so it is never rendered, not even masked), only "set a new one" fields that
-change it when filled and leave it alone when blank.
+A campaign's credentials name mailboxes: the mailbox's settings and
+secrets are edited on its own page (`mailboxes.admin`).
 """
 
 from __future__ import annotations
@@ -21,11 +20,10 @@ from django.forms.models import BaseInlineFormSet
 
 from core.errors import ValidationFailed
 
-from .models import Campaign, SmtpCredential
-from .services import CREDENTIAL_FIELDS, STEP_FIELDS, UPDATABLE_FIELDS, campaign_validate
+from mailboxes.models import Mailbox
 
-WRITE_ONLY_HELP = "Write-only: leave blank to keep the stored password. It is never shown."
-SECRETS = ("smtp_password", "imap_password")
+from .models import Campaign, SmtpCredential
+from .services import STEP_FIELDS, UPDATABLE_FIELDS, campaign_validate
 
 
 def file_errors(form: forms.BaseForm, details: dict[str, list[str]], *, prefix: str = "", rename=None) -> None:
@@ -145,40 +143,34 @@ class SequenceStepFormSet(ServiceCheckedFormSet):
         return {name: form.cleaned_data[name] for name in STEP_FIELDS if name in form.cleaned_data}
 
 
+class MailboxChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj):
+        return f"{obj} ({obj.account})"
+
+
 class SmtpCredentialForm(forms.ModelForm):
-    new_smtp_password = forms.CharField(
-        label="SMTP password",
-        required=False,
-        strip=False,
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-        help_text=WRITE_ONLY_HELP,
-    )
-    new_imap_password = forms.CharField(
-        label="IMAP password",
-        required=False,
-        strip=False,
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-        help_text=WRITE_ONLY_HELP,
-    )
-    clear_imap_password = forms.BooleanField(label="Remove the IMAP password", required=False)
+    """A campaign's use of a mailbox: which one, its label here, and this campaign's own daily cap.
+
+    The mailbox's settings, secrets and daily limit are edited on the mailbox's own page.
+    """
 
     class Meta:
         model = SmtpCredential
-        # Every field but the two secrets, which only the write-only fields above set.
-        fields = tuple(name for name in CREDENTIAL_FIELDS if name not in SECRETS)
+        fields = ("mailbox", "label", "campaign_daily_limit")
+        field_classes = {"mailbox": MailboxChoiceField}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["mailbox"].queryset = Mailbox.objects.select_related("account").order_by("email")
 
 
 class SmtpCredentialFormSet(ServiceCheckedFormSet):
     service_key = "smtp_credentials"
-    rename = {"smtp_password": "new_smtp_password", "imap_password": "new_imap_password"}
+    rename = {"mailbox_id": "mailbox"}
 
     def item(self, form):
         cleaned = form.cleaned_data
-        item = {name: cleaned[name] for name in CREDENTIAL_FIELDS if name not in SECRETS and name in cleaned}
-        if cleaned.get("new_smtp_password"):
-            item["smtp_password"] = cleaned["new_smtp_password"]
-        if cleaned.get("new_imap_password"):
-            item["imap_password"] = cleaned["new_imap_password"]
-        elif cleaned.get("clear_imap_password"):
-            item["imap_password"] = ""
+        item = {name: cleaned[name] for name in ("label", "campaign_daily_limit") if name in cleaned}
+        if cleaned.get("mailbox") is not None:
+            item["mailbox_id"] = cleaned["mailbox"].pk
         return item

@@ -8,19 +8,14 @@ the database repeats the ones that matter as check constraints.
 import uuid
 
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 
 from accounts.models import Account
-from core.fields import EncryptedTextField
+from mailboxes.models import Mailbox
 
 from .templating import validate_merge_tags
-
-
-def _looks_like_address(value: str) -> bool:
-    local, at, domain = (value or "").rpartition("@")
-    return bool(at and local and "." in domain and not any(c.isspace() for c in value))
 
 
 class Outreach(models.Model):
@@ -144,41 +139,26 @@ class SequenceStep(models.Model):
 
 
 class SmtpCredential(models.Model):
-    """A mailbox a campaign sends through (and, with IMAP, reads replies from).
+    """A campaign's use of one of its account's mailboxes (the seed's nested `smtp_credentials`).
 
-    Passwords are Fernet-encrypted at rest and never leave the server.
+    The mailbox holds the settings, secrets, daily limit and health, shared
+    by every campaign using it; the credential holds what is the campaign's
+    own: its label and an optional lower cap (`campaign_daily_limit`) on
+    the first messages this campaign sends through the mailbox per day.
+    Its id is the one the seed's shows, stats and `reenable` use.
     """
-
-    class Security(models.TextChoices):
-        STARTTLS = "starttls"
-        SSL = "ssl"
-        NONE = "none"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="smtp_credentials")
+    mailbox = models.ForeignKey(Mailbox, on_delete=models.PROTECT, related_name="credentials")
     label = models.CharField(max_length=255, blank=True, default="")
-    from_email = models.CharField(
-        max_length=254,
+    campaign_daily_limit = models.PositiveIntegerField(
+        null=True,
         blank=True,
-        help_text="Defaults to the SMTP username when that is an address; without one, nothing is sent.",
+        validators=[MinValueValidator(1)],
+        help_text="This campaign's own cap on first messages per day through the mailbox "
+        "(empty: the mailbox's daily limit alone).",
     )
-    from_name = models.CharField(max_length=255, blank=True, default="")
-    smtp_host = models.CharField(max_length=255)
-    smtp_port = models.PositiveIntegerField(validators=[MinValueValidator(1), MaxValueValidator(65535)])
-    smtp_username = models.CharField(max_length=255)
-    smtp_password = EncryptedTextField()
-    smtp_security = models.CharField(
-        max_length=8, choices=Security.choices, blank=True, help_text="Empty: ssl on port 465, starttls otherwise."
-    )
-    daily_limit = models.PositiveIntegerField(default=200, validators=[MinValueValidator(1)])
-    imap_host = models.CharField(max_length=255, blank=True, default="")
-    imap_port = models.PositiveIntegerField(
-        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(65535)]
-    )
-    imap_username = models.CharField(max_length=255, blank=True, default="")
-    imap_password = EncryptedTextField(blank=True, default="")
-    disabled_at = models.DateTimeField(null=True, blank=True)
-    disabled_reason = models.CharField(max_length=255, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -186,66 +166,11 @@ class SmtpCredential(models.Model):
         ordering = ["created_at", "id"]
         verbose_name = "SMTP credential"
         constraints = [
-            models.CheckConstraint(condition=Q(daily_limit__gte=1), name="credential_daily_limit_positive"),
             models.CheckConstraint(
-                condition=Q(smtp_port__gte=1) & Q(smtp_port__lte=65535), name="credential_smtp_port_range"
-            ),
-            models.CheckConstraint(
-                condition=Q(imap_port__isnull=True) | (Q(imap_port__gte=1) & Q(imap_port__lte=65535)),
-                name="credential_imap_port_range",
-            ),
-            models.CheckConstraint(
-                condition=Q(smtp_security__in=["starttls", "ssl", "none"]), name="credential_security_known"
+                condition=Q(campaign_daily_limit__isnull=True) | Q(campaign_daily_limit__gte=1),
+                name="credential_campaign_daily_limit_positive",
             ),
         ]
 
     def __str__(self) -> str:
-        return self.label or self.from_email or self.smtp_username
-
-    @property
-    def imap_configured(self) -> bool:
-        """Reply detection needs a host, a username and a password."""
-        return bool(self.imap_host and self.imap_username and self.imap_password)
-
-    @property
-    def is_enabled(self) -> bool:
-        return self.disabled_at is None
-
-    @property
-    def not_ready_reason(self) -> str | None:
-        """Why nothing can be sent through this credential yet (None: ready).
-
-        A credential may be saved without a sender address (the seed's
-        example has an `smtp_username` that is no address and no
-        `from_email`); dispatch and test sends refuse it until one is set.
-        """
-        if not self.from_email:
-            return (
-                "No sender address: smtp_username is not an email address and from_email is empty; "
-                "set from_email (the address messages are sent from)."
-            )
-        return None
-
-    @property
-    def is_ready(self) -> bool:
-        return self.not_ready_reason is None
-
-    def apply_defaults(self) -> None:
-        """Fill `smtp_security` from the port and `from_email` from an address-like username."""
-        if not self.smtp_security and self.smtp_port:
-            self.smtp_security = self.Security.SSL if self.smtp_port == 465 else self.Security.STARTTLS
-        if not self.from_email and _looks_like_address(self.smtp_username):
-            self.from_email = self.smtp_username.strip()
-
-    def clean(self) -> None:
-        self.apply_defaults()
-        errors = {}
-        # No from_email at all is accepted: the credential is shown not ready (`not_ready_reason`).
-        if self.from_email and not _looks_like_address(self.from_email):
-            errors["from_email"] = ["Enter a valid email address."]
-        if any(c in "\r\n" for c in f"{self.from_email}{self.from_name}"):
-            errors.setdefault("from_name", []).append("Line breaks are not allowed in a header.")
-        if self.imap_host and not self.imap_port:
-            self.imap_port = 993
-        if errors:
-            raise ValidationError(errors)
+        return self.label or str(self.mailbox)

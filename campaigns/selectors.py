@@ -41,7 +41,7 @@ def campaign_detail_list(*, account: Account) -> QuerySet[Campaign]:
             # relations belong to mailing.
             Prefetch(
                 "smtp_credentials",
-                queryset=SmtpCredential.objects.select_related("imap_sync_state")
+                queryset=SmtpCredential.objects.select_related("mailbox__imap_sync_state")
                 .annotate(messages_sent=Coalesce(Sum("days__sent"), 0) + Coalesce(Sum("days__bounced"), 0))
                 .order_by(*SmtpCredential._meta.ordering),  # an aggregate drops Meta.ordering
             ),
@@ -50,7 +50,7 @@ def campaign_detail_list(*, account: Account) -> QuerySet[Campaign]:
 
 
 def smtp_credential_list(*, campaign: Campaign) -> QuerySet[SmtpCredential]:
-    return SmtpCredential.objects.filter(campaign=campaign)
+    return SmtpCredential.objects.filter(campaign=campaign).select_related("mailbox")
 
 
 def campaign_preview(*, campaign: Campaign, contact: Contact) -> list[dict]:

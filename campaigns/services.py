@@ -21,6 +21,9 @@ from django.utils import timezone
 from accounts.models import Account
 from core.errors import ApplicationError, ValidationFailed
 
+from mailboxes.models import Mailbox, looks_like_address
+from mailboxes.services import mailbox_reenable
+
 from .models import Campaign, Outreach, SequenceStep, SmtpCredential
 
 UPDATABLE_FIELDS = (
@@ -34,21 +37,23 @@ UPDATABLE_FIELDS = (
 )
 CAMPAIGN_OPTIONS = ("min_wait_seconds", "max_wait_seconds", "verify_email_mx", "bounce_rate_threshold", "track_clicks")
 STEP_FIELDS = ("position", "subject", "body_html", "body_text", "delay_minutes")
-CREDENTIAL_FIELDS = (
-    "label",
-    "from_email",
-    "from_name",
-    "smtp_host",
-    "smtp_port",
-    "smtp_username",
-    "smtp_password",
-    "smtp_security",
-    "daily_limit",
-    "imap_host",
-    "imap_port",
-    "imap_username",
-    "imap_password",
-)
+# The seed's nested credential fields that are the mailbox's settings (`from_email` is its `email`).
+MAILBOX_SETTINGS = {
+    "from_email": "email",
+    "from_name": "from_name",
+    "smtp_host": "smtp_host",
+    "smtp_port": "smtp_port",
+    "smtp_username": "smtp_username",
+    "smtp_password": "smtp_password",
+    "smtp_security": "smtp_security",
+    "daily_limit": "daily_limit",
+    "imap_host": "imap_host",
+    "imap_port": "imap_port",
+    "imap_username": "imap_username",
+    "imap_password": "imap_password",
+}
+CREDENTIAL_OWN_FIELDS = ("label", "campaign_daily_limit")
+CREDENTIAL_FIELDS = (*CREDENTIAL_OWN_FIELDS, "mailbox_id", *MAILBOX_SETTINGS)
 
 
 def _raise_if(errors: dict[str, list[str]]) -> None:
@@ -57,8 +62,11 @@ def _raise_if(errors: dict[str, list[str]]) -> None:
         raise ValidationFailed(f"{first_path}: {messages[0]}", details=errors)
 
 
-def _check(errors: dict[str, list[str]], instance, *, prefix: str = "", exclude: tuple[str, ...] = ()) -> None:
-    """Run the model's validators and `clean()`, filing messages under `prefix` + field."""
+def _check(
+    errors: dict[str, list[str]], instance, *, prefix: str = "", exclude: tuple[str, ...] = (), rename=None
+) -> None:
+    """Run the model's validators and `clean()`, filing messages under `prefix` + field (`rename`d)."""
+    rename = {"outreach": "outreach_id", **(rename or {})}
     try:
         instance.full_clean(exclude=list(exclude), validate_unique=False, validate_constraints=False)
     except ValidationError as exc:
@@ -66,7 +74,7 @@ def _check(errors: dict[str, list[str]], instance, *, prefix: str = "", exclude:
             if field == NON_FIELD_ERRORS:
                 key = prefix.rstrip(".") or "non_field_errors"
             else:
-                key = f"{prefix}{'outreach_id' if field == 'outreach' else field}"
+                key = f"{prefix}{rename.get(field, field)}"
             errors.setdefault(key, []).extend(messages)
 
 
@@ -128,24 +136,132 @@ def _build_steps(campaign: Campaign, steps: list[dict[str, Any]], errors: dict) 
     return built
 
 
-def _build_credentials(campaign: Campaign, credentials: list[dict[str, Any]], errors: dict) -> list[SmtpCredential]:
+class _MailboxesInPlay:
+    """The account's mailboxes a credential list names, found once each and shared by the items naming them."""
+
+    def __init__(self, account: Account) -> None:
+        self.account = account
+        self.by_id: dict[Any, Mailbox] = {}
+        self.by_address: dict[str, Mailbox] = {}
+
+    def _keep(self, mailbox: Mailbox) -> Mailbox:
+        if mailbox.pk in self.by_id and not mailbox._state.adding:
+            return self.by_id[mailbox.pk]
+        self.by_id[mailbox.pk] = mailbox
+        if mailbox.email:
+            self.by_address.setdefault(mailbox.email.lower(), mailbox)
+        return mailbox
+
+    def by_pk(self, mailbox_id: Any) -> Mailbox | None:
+        try:
+            key = uuid.UUID(str(mailbox_id))
+        except ValueError:
+            return None
+        if key not in self.by_id:
+            found = Mailbox.objects.filter(account=self.account, pk=key).first()
+            if found is None:
+                return None
+            self._keep(found)
+        return self.by_id[key]
+
+    def by_email(self, address: str) -> Mailbox | None:
+        key = address.strip().lower()
+        if key not in self.by_address:
+            found = Mailbox.objects.filter(account=self.account, email__iexact=key).first()
+            if found is None:
+                return None
+            self._keep(found)
+        return self.by_address[key]
+
+    def register_address(self, mailbox: Mailbox) -> None:
+        """A new or renamed mailbox's address, so a later item with the same address finds it."""
+        if mailbox.email:
+            self.by_address.setdefault(mailbox.email.lower(), mailbox)
+
+    def new(self) -> Mailbox:
+        return self._keep(Mailbox(account=self.account))
+
+    def stored(self, mailbox: Mailbox) -> Mailbox:
+        return self._keep(mailbox)
+
+
+def _sole_user(mailbox: Mailbox, credential: SmtpCredential) -> bool:
+    """Whether `credential` is the only use of `mailbox` (so changing its address renames it, nobody else's)."""
+    return not SmtpCredential.objects.filter(mailbox=mailbox).exclude(pk=credential.pk).exists()
+
+
+def _credential_mailbox(
+    mailboxes: _MailboxesInPlay, credential: SmtpCredential, data: dict[str, Any], prefix: str, errors: dict
+) -> Mailbox | None:
+    """The mailbox an item means: named by `mailbox_id`, else the account's one with its sending address
+    (the stored credential's own when the item changes no address), else a new one."""
+    settings = {MAILBOX_SETTINGS[k]: v for k, v in data.items() if k in MAILBOX_SETTINGS}
+    if data.get("mailbox_id") not in (None, ""):
+        mailbox = mailboxes.by_pk(data["mailbox_id"])
+        if mailbox is None:
+            errors.setdefault(f"{prefix}mailbox_id", []).append("No mailbox with this id in this account.")
+        return mailbox
+    stored = None if credential._state.adding else mailboxes.stored(credential.mailbox)
+    username = settings.get("smtp_username") or ""
+    address = settings.get("email") or (username.strip() if looks_like_address(username) else "")
+    if address:
+        found = mailboxes.by_email(address)
+        if found is not None:
+            return found
+        if stored is not None and (not stored.email or _sole_user(stored, credential)):
+            return stored  # its address changes with this item
+        return mailboxes.new()
+    return stored if stored is not None else mailboxes.new()
+
+
+def _apply_mailbox_settings(mailbox: Mailbox, data: dict[str, Any]) -> None:
+    for key, value in data.items():
+        if key not in MAILBOX_SETTINGS:
+            continue
+        if value is None:
+            value = None if key == "imap_port" else ""
+        if key == "imap_port" and value == "":
+            value = None
+        setattr(mailbox, MAILBOX_SETTINGS[key], value)
+
+
+def _build_credentials(
+    campaign: Campaign, credentials: list[dict[str, Any]], errors: dict
+) -> tuple[list[SmtpCredential], list[Mailbox]]:
+    """The credential list as it would be stored, and the mailboxes it creates or changes.
+
+    Each item names the mailbox it uses (module docstring of `mailboxes.models`): by `mailbox_id`,
+    or by its sending address, the mailbox created when the account has none; the item's settings
+    (the seed's fields) update that mailbox, and a secret left out keeps the stored one.
+    """
     existing, seen = _existing(SmtpCredential, campaign), set()
-    built = []
+    mailboxes = _MailboxesInPlay(campaign.account)
+    built, used_by = [], {}
     for index, data in enumerate(credentials):
-        values = {k: ("" if v is None else v) for k, v in data.items() if k in CREDENTIAL_FIELDS}
-        if values.get("imap_port") == "":
-            values["imap_port"] = None
+        prefix = f"smtp_credentials[{index}]."
         credential = _listed(SmtpCredential, "smtp_credentials", index, data, existing, seen, errors)
         if credential is None:
-            credential = SmtpCredential(campaign=campaign, **values)
-        else:  # a stored credential keeps what the item leaves out, its secrets included
-            for key, value in values.items():
-                setattr(credential, key, value)
-        _check(errors, credential, prefix=f"smtp_credentials[{index}].", exclude=("campaign",))
+            credential = SmtpCredential(campaign=campaign)
+        for key in CREDENTIAL_OWN_FIELDS:
+            if key in data:
+                setattr(credential, key, data[key] if data[key] is not None or key != "label" else "")
+        mailbox = _credential_mailbox(mailboxes, credential, data, prefix, errors)
+        if mailbox is None:
+            continue
+        _apply_mailbox_settings(mailbox, data)
+        _check(errors, mailbox, prefix=prefix, exclude=("account",), rename={"email": "from_email"})
+        mailboxes.register_address(mailbox)
+        if id(mailbox) in used_by:
+            errors.setdefault(f"{prefix}mailbox_id", []).append(
+                f"Uses the same mailbox as smtp_credentials[{used_by[id(mailbox)]}]."
+            )
+        used_by.setdefault(id(mailbox), index)
+        credential.mailbox = mailbox
+        _check(errors, credential, prefix=prefix, exclude=("campaign", "mailbox"))
         built.append(credential)
-    if not built:
+    if not built and not errors:
         errors.setdefault("smtp_credentials", []).append("At least one SMTP credential is required.")
-    return built
+    return built, list(mailboxes.by_id.values())
 
 
 def _apply_fields(campaign: Campaign, data: dict[str, Any], errors: dict) -> list[str]:
@@ -169,7 +285,7 @@ def _plan(
     data: dict[str, Any],
     sequence_steps: list[dict[str, Any]] | None,
     smtp_credentials: list[dict[str, Any]] | None,
-) -> tuple[list[str], list[SequenceStep] | None, list[SmtpCredential] | None]:
+) -> tuple[list[str], list[SequenceStep] | None, tuple[list[SmtpCredential], list[Mailbox]] | None]:
     """Everything a write would change, checked; raises `ValidationFailed` with every problem found."""
     message = f"Not updatable; updatable fields: {', '.join(UPDATABLE_FIELDS)}."
     _raise_if({key: [message] for key in data if key not in UPDATABLE_FIELDS})
@@ -212,13 +328,26 @@ def _write_steps(campaign: Campaign, steps: list[SequenceStep]) -> None:
     SequenceStep.objects.bulk_create([step for step in steps if step._state.adding])
 
 
-def _write_credentials(campaign: Campaign, credentials: list[SmtpCredential]) -> None:
-    """Make `credentials` the campaign's credentials: the stored ones not listed go, the listed ones are saved."""
+def _write_mailboxes(mailboxes: list[Mailbox]) -> None:
+    """Save the mailboxes a credential list creates or changes (secrets not given are the stored values)."""
+    for mailbox in mailboxes:
+        mailbox.save()
+
+
+def _write_credentials(campaign: Campaign, planned: tuple[list[SmtpCredential], list[Mailbox]]) -> None:
+    """Make the planned credentials the campaign's: the stored ones not listed go, the listed ones are saved."""
+    credentials, mailboxes = planned
+    _write_mailboxes(mailboxes)
     stored = [credential for credential in credentials if not credential._state.adding]
     SmtpCredential.objects.filter(campaign=campaign).exclude(pk__in=[c.pk for c in stored]).delete()
-    for credential in stored:  # secrets not given are the stored values, read back and written again
-        credential.save(update_fields=[*CREDENTIAL_FIELDS, "updated_at"])
+    for credential in stored:
+        credential.save(update_fields=[*CREDENTIAL_OWN_FIELDS, "mailbox", "updated_at"])
     SmtpCredential.objects.bulk_create([c for c in credentials if c._state.adding])
+
+
+def _lock_mailbox_addresses(account: Account) -> None:
+    """Serialise the account's writes that may create mailboxes: two creating the same address would collide."""
+    Account.objects.select_for_update().filter(pk=account.pk).values_list("pk", flat=True).first()
 
 
 @transaction.atomic
@@ -244,10 +373,11 @@ def campaign_create(
         raise TypeError(f"campaign_create() got unexpected options {unknown}")
     campaign = Campaign(account=account, kind=kind)
     data = {"name": name, "outreach_id": outreach_id, **{k: v for k, v in options.items() if v is not None}}
+    _lock_mailbox_addresses(account)
     _, steps, credentials = _plan(campaign, data, sequence_steps, smtp_credentials)
     campaign.save()
     SequenceStep.objects.bulk_create(steps)
-    SmtpCredential.objects.bulk_create(credentials)
+    _write_credentials(campaign, credentials)
     return campaign
 
 
@@ -271,6 +401,8 @@ def campaign_update(
     the item has them. Raises `ValidationFailed` (nothing written) with every
     problem found, keyed by path (module docstring).
     """
+    if smtp_credentials is not None:
+        _lock_mailbox_addresses(campaign.account)
     if sequence_steps is not None or smtp_credentials is not None:
         # Two editors replacing the lists at once would interleave their deletes and position moves.
         Campaign.objects.select_for_update().filter(pk=campaign.pk).first()
@@ -303,11 +435,8 @@ def campaign_delete(*, campaign: Campaign) -> None:
 
 @transaction.atomic
 def smtp_credential_reenable(*, credential: SmtpCredential) -> SmtpCredential:
-    """Put an auto-disabled credential back in rotation (no-op when it is enabled)."""
-    SmtpCredential.objects.filter(pk=credential.pk).update(
-        disabled_at=None, disabled_reason="", updated_at=timezone.now()
-    )
-    credential.refresh_from_db(fields=["disabled_at", "disabled_reason", "updated_at"])
+    """Put the credential's mailbox back in rotation, for every campaign using it (no-op when enabled)."""
+    mailbox_reenable(mailbox=credential.mailbox)
     return credential
 
 
@@ -377,7 +506,7 @@ def campaign_require_complete(*, steps: list[SequenceStep], credentials: list[Sm
     """Refuse to send anything for a campaign that cannot be sent: the one rule of dispatch and test sends.
 
     Raises 422 `campaign_incomplete` when the campaign has no step, no
-    credential, or a credential that is not ready (`SmtpCredential.not_ready_reason`);
+    credential, or a credential whose mailbox is not ready (`Mailbox.not_ready_reason`);
     the message names each such credential and what it lacks, and
     `details.smtp_credentials` lists them (`id`, `label`, `not_ready_reason`).
     """
@@ -385,15 +514,18 @@ def campaign_require_complete(*, steps: list[SequenceStep], credentials: list[Sm
         raise ApplicationError(
             "The campaign needs at least one SMTP credential and one sequence step.", code="campaign_incomplete"
         )
-    unready = [c for c in credentials if not c.is_ready]
+    unready = [c for c in credentials if not c.mailbox.is_ready]
     if unready:
-        named = "; ".join(f'SMTP credential "{c}" ({c.pk}) is not ready: {c.not_ready_reason}' for c in unready)
+        named = "; ".join(
+            f'SMTP credential "{c}" ({c.pk}) is not ready: {c.mailbox.not_ready_reason}' for c in unready
+        )
         raise ApplicationError(
             named,
             code="campaign_incomplete",
             details={
                 "smtp_credentials": [
-                    {"id": str(c.pk), "label": c.label, "not_ready_reason": c.not_ready_reason} for c in unready
+                    {"id": str(c.pk), "label": c.label, "not_ready_reason": c.mailbox.not_ready_reason}
+                    for c in unready
                 ]
             },
         )

@@ -119,6 +119,7 @@ INSTALLED_APPS = [
     "core",
     "accounts",
     "contacts",
+    "mailboxes",
     "campaigns",
     "enrollments",
     "mailing",

@@ -94,7 +94,7 @@ def campaign_stats(
     """
     now = now or timezone.now()
     if credentials is None:
-        credentials = list(campaign.smtp_credentials.all())
+        credentials = list(campaign.smtp_credentials.select_related("mailbox"))
 
     campaign_key = _TALLY_CAMPAIGN.get_db_prep_value(campaign.pk, connection)
     with connection.cursor() as cursor:
@@ -136,20 +136,24 @@ def campaign_stats(
             entry["messages"] = max(entry["messages"], messages)
         messages_sent = max(messages_sent, sum(messages_by_credential.values()))
 
-    # 3. Sent today per credential (a range scan over today's sends only).
+    # 3. Sent today per credential, and per mailbox over every campaign using it (a range scan over
+    # today's sends of the mailboxes' credentials only).
     sent_today: dict[str, int] = {}
+    mailbox_sent_today: dict[str, int] = {}
     if credentials:
         zone = account_zone(campaign.account)
         day_start = local_day_start(zone, local_day(zone, now))
-        sent_today = {
-            str(row["smtp_credential_id"]): row["n"]
-            for row in Enrollment.objects.filter(
-                smtp_credential_id__in=[c.pk for c in credentials], sent_at__gte=day_start
+        for row in (
+            Enrollment.objects.filter(
+                smtp_credential__mailbox_id__in={c.mailbox_id for c in credentials}, sent_at__gte=day_start
             )
-            .values("smtp_credential_id")
+            .values("smtp_credential_id", "smtp_credential__mailbox_id")
             .annotate(n=Count("*"))  # not Count("id"): COUNT(*) lets this be an index-only scan
             .order_by()
-        }
+        ):
+            sent_today[str(row["smtp_credential_id"])] = row["n"]
+            mailbox = str(row["smtp_credential__mailbox_id"])
+            mailbox_sent_today[mailbox] = mailbox_sent_today.get(mailbox, 0) + row["n"]
 
     # 4. The last bounces, newest first.
     recent_bounces = [
@@ -181,16 +185,19 @@ def campaign_stats(
         "credentials": [
             {
                 "id": credential.pk,
+                "mailbox_id": credential.mailbox_id,
                 "label": credential.label,
-                "from_email": credential.from_email,
-                "daily_limit": credential.daily_limit,
+                "from_email": credential.mailbox.email,
+                "daily_limit": credential.mailbox.daily_limit,
+                "campaign_daily_limit": credential.campaign_daily_limit,
                 "sent_today": sent_today.get(str(credential.pk), 0),
+                "mailbox_sent_today": mailbox_sent_today.get(str(credential.mailbox_id), 0),
                 "bounce_rate": _rate(
                     by_credential[str(credential.pk)]["bounced"], by_credential[str(credential.pk)]["messages"]
                 ),
-                "disabled_at": credential.disabled_at,
-                "disabled_reason": credential.disabled_reason,
-                "imap_configured": credential.imap_configured,
+                "disabled_at": credential.mailbox.disabled_at,
+                "disabled_reason": credential.mailbox.disabled_reason,
+                "imap_configured": credential.mailbox.imap_configured,
             }
             for credential in credentials
         ],

@@ -24,7 +24,7 @@ class InboundMessageAdmin(ReadOnlyAdmin):
     list_filter = ("kind", "matched_by", "applied")
     search_fields = ("message_id", "from_email", "subject")
     list_select_related = ("enrollment",)
-    raw_id_fields = ("enrollment", "scheduled_send", "smtp_credential")
+    raw_id_fields = ("enrollment", "scheduled_send", "smtp_credential", "mailbox")
     date_hierarchy = "received_at"
 
 
@@ -47,7 +47,7 @@ class TrackingEventAdmin(ReadOnlyAdmin):
 @admin.register(ImapSyncState)
 class ImapSyncStateAdmin(ReadOnlyAdmin):
     list_display = (
-        "smtp_credential",
+        "mailbox",
         "last_success_at",
         "consecutive_failures",
         "last_error",
@@ -56,7 +56,7 @@ class ImapSyncStateAdmin(ReadOnlyAdmin):
         "uidvalidity",
     )
     list_filter = ("consecutive_failures",)
-    list_select_related = ("smtp_credential",)
+    list_select_related = ("mailbox",)
     actions = ["retry_now"]
 
     @admin.action(description="Retry now (clear the backoff)")

@@ -1,6 +1,6 @@
-"""Reply detection: poll a credential's INBOX over IMAP (TLS) and apply what concerns our sends.
+"""Reply detection: poll a mailbox's INBOX over IMAP (TLS) and apply what concerns our sends.
 
-`ReplyDetectionJob(credential).run()` is incremental. It remembers the
+`ReplyDetectionJob(mailbox).run()` is incremental. It remembers the
 folder's UIDVALIDITY and the highest UID seen (`ImapSyncState`), and asks
 only for newer UIDs; when UIDVALIDITY changes (the server renumbered the
 folder), it re-reads the folder from the start, and the unique Message-ID of
@@ -37,12 +37,17 @@ from email.utils import parseaddr, parsedate_to_datetime
 from typing import Any
 
 from django.conf import settings
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
 
 from campaigns.models import SmtpCredential
+from mailboxes import oauth
+from mailboxes.models import Mailbox
+from mailboxes.services import mailbox_access_token, revoked_reason
 from mailing.models import ScheduledSend
+from mailing.services import mailbox_disable
 from mailing.smtp import checked_address
 
 from .autoreply import auto_reply_reason
@@ -160,24 +165,27 @@ def _ssl_context() -> ssl.SSLContext:
 
 
 class ReplyDetectionJob:
-    """One poll of one credential's mailbox. Construct and call `run()`."""
+    """One poll of one mailbox, for every campaign and journey sending through it. Construct and call `run()`."""
 
-    def __init__(self, credential: SmtpCredential, *, folder: str = "INBOX", timeout: float | None = None):
-        self.credential = credential
+    def __init__(self, mailbox: Mailbox, *, folder: str = "INBOX", timeout: float | None = None):
+        self.mailbox = mailbox
         self.folder = folder
         self.timeout = timeout or settings.IMAP_TIMEOUT_SECONDS
         self.result = PollResult()
-        self.account_id = credential.campaign.account_id
+        self.account_id = mailbox.account_id
 
     # --- connection ---------------------------------------------------------------------------------
 
     def _connect(self) -> IMAPClient:
-        port = self.credential.imap_port or 993
+        mailbox = self.mailbox
+        port = mailbox.imap_port or 993
         # Refuses a host on our own network (SSRF); IMAPClient resolves the name again itself, so
         # unlike SMTP the connection is not pinned to the checked address.
-        checked_address(self.credential.imap_host, port)
+        checked_address(mailbox.imap_host, port)
+        # A token first: a revoked grant fails here, before any connection is opened.
+        access_token = mailbox_access_token(mailbox=mailbox) if mailbox.is_oauth2 else None
         client = IMAPClient(
-            self.credential.imap_host,
+            mailbox.imap_host,
             port=port,
             ssl=port != 143,
             ssl_context=_ssl_context(),
@@ -187,7 +195,10 @@ class ReplyDetectionJob:
             client.starttls(_ssl_context())
         client.normalise_times = False
         self._count_traffic(client)
-        client.login(self.credential.imap_username, self.credential.imap_password)
+        if access_token is not None:
+            client.oauth2_login(mailbox.imap_username, access_token)
+        else:
+            client.login(mailbox.imap_username, mailbox.imap_password)
         return client
 
     def _count_traffic(self, client: IMAPClient) -> None:
@@ -215,7 +226,7 @@ class ReplyDetectionJob:
     # --- the poll -----------------------------------------------------------------------------------
 
     def run(self) -> PollResult:
-        state, _ = ImapSyncState.objects.get_or_create(smtp_credential=self.credential)
+        state, _ = ImapSyncState.objects.get_or_create(mailbox=self.mailbox)
         now = timezone.now()
         ImapSyncState.objects.filter(pk=state.pk).update(last_polled_at=now)
         try:
@@ -227,6 +238,11 @@ class ReplyDetectionJob:
                     client.logout()
         except LoginError as exc:
             self._fail(state, f"IMAP login failed: {_text(exc)}"[:1000])
+        except oauth.OAuthRevoked as exc:
+            mailbox_disable(mailbox_id=self.mailbox.pk, reason=revoked_reason(self.mailbox, exc))
+            self._fail(state, f"OAuth2 grant revoked: {exc}"[:1000])
+        except oauth.OAuthUnavailable as exc:
+            self._fail(state, f"OAuth2 token refresh failed: {exc}"[:1000])
         except (TimeoutError, IMAPClientError, OSError, ssl.SSLError) as exc:
             self._fail(state, f"IMAP error: {type(exc).__name__}: {exc}"[:1000])
         else:
@@ -326,16 +342,17 @@ class ReplyDetectionJob:
             if address:
                 unmatched_from[uid] = address
         if unmatched_from:
-            latest = self._latest_sends_to(set(unmatched_from.values()), via_credential=True)
+            latest = self._latest_sends_to(set(unmatched_from.values()), via_mailbox=True)
             for uid, address in unmatched_from.items():
                 if address in latest:
                     matches.append((uid, InboundMessage.MatchedBy.SENDER, latest[address]))
         return sorted(matches, key=lambda m: m[0])
 
-    def _latest_sends_to(self, addresses: set[str], *, via_credential: bool) -> dict[str, ScheduledSend]:
+    def _latest_sends_to(self, addresses: set[str], *, via_mailbox: bool) -> dict[str, ScheduledSend]:
+        """The latest send to each address, of any campaign or journey (through this mailbox: `via_mailbox`)."""
         sends = self._sends().filter(enrollment__contact__email__in=addresses, sent_at__isnull=False)
-        if via_credential:
-            sends = sends.filter(smtp_credential=self.credential)
+        if via_mailbox:
+            sends = sends.filter(smtp_credential__mailbox_id=self.mailbox.pk)
         latest: dict[str, ScheduledSend] = {}
         for send in sends.select_related("enrollment__contact").order_by("-sent_at"):
             latest.setdefault(send.enrollment.contact.email, send)
@@ -369,7 +386,11 @@ class ReplyDetectionJob:
             if facts.auto_reply_reason:
                 facts.kind = InboundMessage.Kind.AUTO_REPLY
         stored = inbound_message_record(
-            facts=facts, smtp_credential_id=self.credential.pk, send=send, enrollment_id=send.enrollment_id
+            facts=facts,
+            mailbox_id=self.mailbox.pk,
+            smtp_credential_id=send.smtp_credential_id,
+            send=send,
+            enrollment_id=send.enrollment_id,
         )
         if stored is None:
             self.result.duplicates += 1
@@ -383,20 +404,25 @@ class ReplyDetectionJob:
             send = self._sends().filter(message_id=original_message_id).first()
             if send is not None:
                 return send, InboundMessage.MatchedBy.HEADERS
-        latest = self._latest_sends_to({recipient}, via_credential=True)
+        latest = self._latest_sends_to({recipient}, via_mailbox=True)
         return latest.get(recipient), InboundMessage.MatchedBy.RECIPIENT
 
 
-def credentials_due_for_poll(now: datetime.datetime | None = None):
-    """Enabled credentials with IMAP settings whose backoff (if any) has passed."""
-    from django.db.models import Q
+def mailboxes_due_for_poll(now: datetime.datetime | None = None):
+    """Mailboxes with IMAP settings that some campaign or journey sends through, whose backoff has passed.
 
+    One poll per mailbox, whatever the number of campaigns using it. A
+    disabled mailbox is still read: replies to what it sent before must
+    still stop their sequences, which go on through the campaign's other
+    mailboxes.
+    """
     now = now or timezone.now()
+    in_use = SmtpCredential.objects.filter(mailbox_id=OuterRef("pk"))
     return (
-        SmtpCredential.objects.filter(disabled_at__isnull=True)
+        Mailbox.objects.filter(Exists(in_use))
         .exclude(imap_host="")
         .exclude(imap_username="")
-        .exclude(imap_password="")
+        .filter(Q(auth_kind=Mailbox.AuthKind.OAUTH2, oauth_refresh_token__gt="") | ~Q(imap_password=""))
         .filter(
             Q(imap_sync_state__isnull=True)
             | Q(imap_sync_state__next_attempt_at__isnull=True)

@@ -14,6 +14,7 @@ from django.db.models import Q
 from accounts.models import Account
 from campaigns.models import SmtpCredential
 from core.ids import uuid7
+from mailboxes.models import Mailbox
 from enrollments.models import Enrollment
 from mailing.models import ScheduledSend
 
@@ -52,7 +53,7 @@ class TrackingEvent(models.Model):
 
 
 class InboundMessage(models.Model):
-    """A message read from a credential's mailbox that concerns one of our sends.
+    """A message read from one of our mailboxes that concerns one of our sends.
 
     Only messages that match a send or an enrolled contact are stored (the
     mailbox holds other mail too). Auto-replies are stored with
@@ -75,6 +76,11 @@ class InboundMessage(models.Model):
     # Unique per mailbox, not globally: one reply copied to two of our mailboxes (two accounts, or
     # two campaigns) is a reply to each of them.
     message_id = models.CharField(max_length=998)
+    # The mailbox it was read from (kept, unset, when the mailbox is deleted: the enrollment's history).
+    mailbox = models.ForeignKey(
+        Mailbox, on_delete=models.SET_NULL, null=True, blank=True, related_name="inbound_messages", db_index=False
+    )
+    # The campaign's use of the mailbox that sent the matched message (its stats and bounce guard).
     smtp_credential = models.ForeignKey(
         SmtpCredential, on_delete=models.SET_NULL, null=True, blank=True, related_name="inbound_messages"
     )
@@ -100,7 +106,7 @@ class InboundMessage(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["smtp_credential", "message_id"], name="inbound_unique_per_mailbox"),
+            models.UniqueConstraint(fields=["mailbox", "message_id"], name="inbound_unique_per_mailbox"),
         ]
         indexes = [models.Index(fields=["enrollment", "received_at"], name="inbound_enrollment")]
 
@@ -109,7 +115,7 @@ class InboundMessage(models.Model):
 
 
 class ImapSyncState(models.Model):
-    """Where reply detection stands for one credential's INBOX, and its last failure.
+    """Where reply detection stands for one mailbox's INBOX, and its last failure.
 
     `uidvalidity` + `last_uid` make each poll incremental; when the server's
     UIDVALIDITY differs, UIDs were renumbered and the folder is re-read from
@@ -118,9 +124,7 @@ class ImapSyncState(models.Model):
     backoff (`next_attempt_at`), so a wrong password never loops tightly.
     """
 
-    smtp_credential = models.OneToOneField(
-        SmtpCredential, on_delete=models.CASCADE, primary_key=True, related_name="imap_sync_state"
-    )
+    mailbox = models.OneToOneField(Mailbox, on_delete=models.CASCADE, primary_key=True, related_name="imap_sync_state")
     folder = models.CharField(max_length=255, default="INBOX")
     uidvalidity = models.BigIntegerField(null=True, blank=True)
     last_uid = models.BigIntegerField(default=0)
@@ -135,7 +139,7 @@ class ImapSyncState(models.Model):
         verbose_name = "IMAP sync state"
 
     def __str__(self) -> str:
-        return f"IMAP {self.smtp_credential_id}"
+        return f"IMAP {self.mailbox_id}"
 
 
 class ProviderEvent(models.Model):

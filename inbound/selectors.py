@@ -26,17 +26,17 @@ def provider_events_pending(*, limit: int = 1000) -> list[uuid.UUID]:
     )
 
 
-def smtp_credential_imap_status(credential: Any) -> dict[str, Any]:
-    """Reply detection's health for one credential, for the campaign stats.
+def mailbox_imap_status(mailbox: Any) -> dict[str, Any]:
+    """Reply detection's health for one mailbox, for the mailbox view and each campaign's stats.
 
-    Reads `credential.imap_sync_state` as loaded by the caller (select_related:
+    Reads `mailbox.imap_sync_state` as loaded by the caller (select_related:
     no query here). `imap_status`: `not_configured`, `never_polled`, `ok`, or
     `failing` (the last attempt failed; `imap_last_error` says why and
     `imap_next_attempt_at` when it is tried again, after a backoff).
     """
-    state = getattr(credential, "imap_sync_state", None) if credential.imap_configured else None
+    state = getattr(mailbox, "imap_sync_state", None) if mailbox.imap_configured else None
     failing = bool(state and state.consecutive_failures)
-    if not credential.imap_configured:
+    if not mailbox.imap_configured:
         status = "not_configured"
     elif failing:
         status = "failing"

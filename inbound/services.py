@@ -212,9 +212,9 @@ class InboundFacts:
 
 
 def inbound_message_record(
-    *, facts: InboundFacts, smtp_credential_id: Any, send: ScheduledSend | None, enrollment_id: int
+    *, facts: InboundFacts, mailbox_id: Any, smtp_credential_id: Any, send: ScheduledSend | None, enrollment_id: int
 ) -> InboundMessage | None:
-    """Store one matched inbound message and apply it; None when its Message-ID was already stored.
+    """Store one matched inbound message and apply it; None when the mailbox's Message-ID was already stored.
 
     A reply moves the enrollment to `replied` and cancels its later sends; an
     auto-reply and a 4.x.x DSN are recorded only; a 5.x.x DSN bounces the
@@ -226,6 +226,7 @@ def inbound_message_record(
         try:
             with transaction.atomic():
                 message = InboundMessage.objects.create(
+                    mailbox_id=mailbox_id,
                     smtp_credential_id=smtp_credential_id,
                     scheduled_send=send,
                     enrollment_id=enrollment_id,

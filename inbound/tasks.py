@@ -1,8 +1,9 @@
 """Celery tasks of inbound events (thin: each calls one job or service).
 
 - `poll_imap_mailboxes_task` (beat, every IMAP_POLL_SECONDS): enqueues one
-  poll per enabled credential with IMAP settings whose backoff has passed.
-- `poll_imap_credential_task`: one `ReplyDetectionJob`; a cache lock keeps two
+  poll per mailbox in use with IMAP settings whose backoff has passed (one
+  per mailbox, whatever the number of campaigns using it).
+- `poll_imap_mailbox_task`: one `ReplyDetectionJob`; a cache lock keeps two
   polls of the same mailbox from overlapping (a slow poll and the next tick).
 - `apply_open_hits_task` (beat, every 2 s): applies the pixel loads the view queued in Redis.
 - `apply_provider_event_task`: applies one stored SMTP2GO event.
@@ -15,10 +16,10 @@
 from celery import shared_task
 from django.core.cache import cache
 
-from campaigns.models import SmtpCredential
+from mailboxes.models import Mailbox
 
 from . import open_queue
-from .imap import ReplyDetectionJob, credentials_due_for_poll
+from .imap import ReplyDetectionJob, mailboxes_due_for_poll
 from .selectors import provider_events_pending
 from .services import provider_event_apply
 
@@ -27,22 +28,22 @@ LOCK_SECONDS = 15 * 60
 
 @shared_task(name="inbound.poll_imap_mailboxes", ignore_result=True)
 def poll_imap_mailboxes_task() -> int:
-    ids = list(credentials_due_for_poll().values_list("pk", flat=True))
+    ids = list(mailboxes_due_for_poll().values_list("pk", flat=True))
     for pk in ids:
-        poll_imap_credential_task.delay(str(pk))
+        poll_imap_mailbox_task.delay(str(pk))
     return len(ids)
 
 
-@shared_task(name="inbound.poll_imap_credential", ignore_result=True)
-def poll_imap_credential_task(credential_id: str) -> dict | None:
-    lock = f"inbound:imap-poll:{credential_id}"
+@shared_task(name="inbound.poll_imap_mailbox", ignore_result=True)
+def poll_imap_mailbox_task(mailbox_id: str) -> dict | None:
+    lock = f"inbound:imap-poll:{mailbox_id}"
     if not cache.add(lock, 1, timeout=LOCK_SECONDS):
         return None  # a poll of this mailbox is still running
     try:
-        credential = SmtpCredential.objects.select_related("campaign").filter(pk=credential_id).first()
-        if credential is None or not credential.imap_configured:
+        mailbox = Mailbox.objects.filter(pk=mailbox_id).first()
+        if mailbox is None or not mailbox.imap_configured:
             return None
-        result = ReplyDetectionJob(credential).run()
+        result = ReplyDetectionJob(mailbox).run()
         return {"ok": result.ok, "replies": result.replies, "bounces": result.bounces}
     finally:
         cache.delete(lock)

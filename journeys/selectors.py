@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Prefetch, QuerySet
 
 from accounts.models import Account
-from campaigns.models import Campaign
+from campaigns.models import Campaign, SmtpCredential
 
 from .models import ACTIVE, COMPLETED, Journey, JourneyEnrollment
 
@@ -26,7 +26,9 @@ def journey_list(*, account: Account, state: str | None = None) -> QuerySet[Jour
 
 def journey_detail_list(*, account: Account) -> QuerySet[Journey]:
     """Journeys with what their show renders: steps and credentials, in two prefetch queries."""
-    return journey_list(account=account).prefetch_related("sequence_steps", "smtp_credentials")
+    return journey_list(account=account).prefetch_related(
+        "sequence_steps", Prefetch("smtp_credentials", queryset=SmtpCredential.objects.select_related("mailbox"))
+    )
 
 
 def journey_enrollment_counts(*, journey: Journey) -> dict[str, int]:

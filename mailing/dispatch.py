@@ -2,14 +2,19 @@
 
 `campaign_dispatch` writes one `ScheduledSend` per (enrollment, step):
 
-- Slots. Each enabled credential may take `daily_limit` step-1 sends per day
+- Slots. Each enabled mailbox may take `daily_limit` step-1 sends per day
   (in the account's time zone), less the step-1 sends already scheduled or
-  sent through it that day; step 2+ do not count against a day (the seed),
-  here nor when they are sent (`mailing.limits` reserves the daily limit for
-  first messages only). Slots are dealt day by day, round-robin over the
-  credentials (`(day, j, credential order)`), so today fills first and the
-  rest rolls to the following days; the i-th enrollment of the batch (by
-  `created_at, id`: priority enrollments first) takes the i-th slot.
+  sent through it that day by every campaign and journey using it; a
+  credential's `campaign_daily_limit` caps this campaign's share. Step 2+ do
+  not count against a day (the seed), here nor when they are sent
+  (`mailing.limits` reserves the daily limit for first messages only). The
+  mailboxes' rows are locked while the plan is made and written, so two
+  campaigns dispatching through one mailbox plan one after the other and
+  their forecasts add up to at most its limit per day. Slots are dealt day
+  by day, round-robin over the credentials (`(day, j, credential order)`),
+  so today fills first and the rest rolls to the following days; the i-th
+  enrollment of the batch (by `created_at, id`: priority enrollments first)
+  takes the i-th slot.
 - Times. Step 1 of the i-th send is at its day's anchor plus the cumulative
   sum of random gaps, each uniform in `[min_wait_seconds, max_wait_seconds]`
   (the first send has no gap). Today's anchor is now (or just after the
@@ -42,6 +47,7 @@ from contacts.mx import MxStatus, check_domains, domain_of
 from core.errors import ApplicationError
 from enrollments.models import Enrollment
 from enrollments.services import enrollment_transition
+from mailboxes.models import Mailbox
 
 from . import limits
 from .models import ScheduledSend
@@ -49,6 +55,8 @@ from .models import ScheduledSend
 Status = ScheduledSend.Status
 # Step-1 rows that hold (or held) a slot of their day.
 SLOT_HOLDING = (Status.SCHEDULED, Status.QUEUED, Status.SENDING, Status.SENT, Status.UNKNOWN, Status.BOUNCED)
+# A plan that finds no free slot in this many days has nothing to wait for (every mailbox's cap is used up).
+MAX_PLAN_DAYS = 366
 
 
 @dataclass
@@ -114,45 +122,65 @@ def _bounce_mx_invalid(campaign: Campaign, batch_number: int) -> int:
     return bounced
 
 
+def _slots_held(step1: SequenceStep, credentials: list[SmtpCredential], since: datetime.datetime, zone):
+    """Step-1 slots held from `since` on, per (day, mailbox) over every campaign using the mailboxes,
+    per (day, credential) for this campaign's caps, and this campaign's last scheduled step 1 per day."""
+    mailbox_ids = {c.mailbox_id for c in credentials}
+    held = (
+        ScheduledSend.objects.filter(
+            smtp_credential__mailbox_id__in=mailbox_ids,
+            step__position=1,
+            status__in=SLOT_HOLDING,
+            send_at__gte=since,
+        )
+        .annotate(day=TruncDate("send_at", tzinfo=zone))
+        .values("smtp_credential_id", "smtp_credential__mailbox_id", "campaign_id", "day")
+        .annotate(n=Count("*"), last=Max("send_at", filter=~Q(status=Status.SENT)))
+        .order_by()
+    )
+    by_mailbox: dict[tuple[datetime.date, Any], int] = {}
+    by_credential: dict[tuple[datetime.date, Any], int] = {}
+    last_scheduled: dict[datetime.date, datetime.datetime] = {}
+    for row in held:
+        day = row["day"]
+        key = (day, row["smtp_credential__mailbox_id"])
+        by_mailbox[key] = by_mailbox.get(key, 0) + row["n"]
+        by_credential[(day, row["smtp_credential_id"])] = row["n"]
+        if row["campaign_id"] == step1.campaign_id and row["last"]:
+            if day not in last_scheduled or row["last"] > last_scheduled[day]:
+                last_scheduled[day] = row["last"]
+    return by_mailbox, by_credential, last_scheduled
+
+
 def _slot_plan(
     campaign: Campaign, credentials: list[SmtpCredential], step1: SequenceStep, needed: int, now, *, roll_over: bool
 ):
     """(caps, anchors): caps = [(day_index, credential order, credential id, free slots)], anchors = {day: at}.
 
-    Raises `no_capacity` when no credential has a free slot today, unless `roll_over`.
+    A credential's free slots on a day: its mailbox's limit less what every campaign holds through the
+    mailbox that day, and at most its own cap less what this campaign holds. Raises `no_capacity` when
+    no credential has a free slot today, unless `roll_over`.
     """
     zone = limits.account_zone(campaign.account)
     today = limits.local_day(zone, now)
-    held = (
-        ScheduledSend.objects.filter(
-            step=step1,
-            smtp_credential__in=credentials,
-            status__in=SLOT_HOLDING,
-            send_at__gte=limits.day_start(zone, today),
-        )
-        .annotate(day=TruncDate("send_at", tzinfo=zone))
-        .values("smtp_credential_id", "day")
-        .annotate(n=Count("*"), last=Max("send_at", filter=~Q(status=Status.SENT)))
-        .order_by()
-    )
-    used: dict[tuple[datetime.date, Any], int] = {}
-    last_scheduled: dict[datetime.date, datetime.datetime] = {}
-    for row in held:
-        used[(row["day"], row["smtp_credential_id"])] = row["n"]
-        if row["last"] and (row["day"] not in last_scheduled or row["last"] > last_scheduled[row["day"]]):
-            last_scheduled[row["day"]] = row["last"]
+    by_mailbox, by_credential, last_scheduled = _slots_held(step1, credentials, limits.day_start(zone, today), zone)
     caps, anchors, total, index = [], {}, 0, 0
     while total < needed:
         day = today + datetime.timedelta(days=index)
         free_today = 0
+        mailbox_free = {c.mailbox_id: c.mailbox.daily_limit - by_mailbox.get((day, c.mailbox_id), 0) for c in credentials}
         for order, credential in enumerate(credentials):
-            free = max(credential.daily_limit - used.get((day, credential.pk), 0), 0)
+            free = mailbox_free[credential.mailbox_id]
+            if credential.campaign_daily_limit is not None:
+                free = min(free, credential.campaign_daily_limit - by_credential.get((day, credential.pk), 0))
+            free = max(free, 0)
             if free:
                 caps.append((index, order, credential.pk, free))
+                mailbox_free[credential.mailbox_id] -= free
                 free_today += free
         if index == 0 and not free_today and not roll_over:
             raise _refuse(
-                "no_capacity", "Every enabled SMTP credential is at its daily limit of first messages for today."
+                "no_capacity", "Every enabled mailbox of the campaign is at its daily limit of first messages for today."
             )
         anchor = now if index == 0 else limits.day_start(zone, day)
         if day in last_scheduled:
@@ -160,6 +188,8 @@ def _slot_plan(
         anchors[index] = anchor
         total += free_today
         index += 1
+        if index > MAX_PLAN_DAYS:
+            raise _refuse("no_capacity", "The campaign's mailboxes have no free slot in the coming year.")
     return caps, anchors
 
 
@@ -232,7 +262,9 @@ def campaign_dispatch(
     """
     now = now or timezone.now()
     steps = list(SequenceStep.objects.filter(campaign=campaign).order_by("position"))
-    campaign_require_complete(steps=steps, credentials=list(SmtpCredential.objects.filter(campaign=campaign)))
+    campaign_require_complete(
+        steps=steps, credentials=list(SmtpCredential.objects.filter(campaign=campaign).select_related("mailbox"))
+    )
     if campaign.status == Campaign.Status.PAUSED:
         raise _refuse("campaign_not_active", "The campaign is paused; resume it before dispatching.")
     if limits.plan_limit_reached(account=campaign.account, at=now):
@@ -248,10 +280,19 @@ def campaign_dispatch(
         if not needed:
             raise _refuse("no_pending_enrollments", f"Batch {batch_number} has no pending enrollment to dispatch.")
         credentials = list(
-            SmtpCredential.objects.filter(campaign=locked, disabled_at__isnull=True).order_by("created_at", "id")
+            SmtpCredential.objects.filter(campaign=locked, mailbox__disabled_at__isnull=True)
+            .select_related("mailbox")
+            .order_by("created_at", "id")
         )
         if not credentials:
-            raise _refuse("no_capacity", "Every SMTP credential of the campaign is disabled.")
+            raise _refuse("no_capacity", "Every mailbox of the campaign is disabled.")
+        # Campaigns sharing a mailbox plan one after the other (module docstring); in id order, no deadlock.
+        list(
+            Mailbox.objects.select_for_update()
+            .filter(pk__in=sorted({c.mailbox_id for c in credentials}))
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
         caps, anchors = _slot_plan(locked, credentials, steps[0], needed, now, roll_over=roll_over)
         cumulative, total = [], 0
         for index, step in enumerate(steps):

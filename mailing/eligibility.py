@@ -2,11 +2,11 @@
 
 `CONDITIONS` lists what a claimed row needs to be handed to the server, in
 the order a refusal is explained: still claimed by this worker, campaign
-active, credential enabled, enrollment eligible for this step, contact
+active, mailbox enabled and ready, enrollment eligible for this step, contact
 subscribed. Each is one boolean SQL expression on the row (aliased `s`)
 with its refusal code and the outcome of a row it refuses:
 
-- the beat tick claims due rows whose campaign is active and credential
+- the beat tick claims due rows whose campaign is active and mailbox
   enabled (`CLAIMABLE`: what makes a row wait rather than be refused);
 - the worker's pre-check (`eligible_ids`) and the per-message `sending`
   commit (`mailing.sending`) require them all (`where(CONDITIONS)`);
@@ -70,7 +70,7 @@ def _campaign_inactive(facts: Facts, code: str) -> Outcome:
 
 
 def _credential_disabled(facts: Facts, code: str) -> Outcome:
-    return Outcome(kind=Kind.REQUEUED, row=facts.row, reason=code, error="credential disabled")
+    return Outcome(kind=Kind.REQUEUED, row=facts.row, reason=code, error="mailbox disabled")
 
 
 def _stop(facts: Facts, code: str) -> Outcome:
@@ -105,10 +105,12 @@ CAMPAIGN_ACTIVE = Condition(
     "(SELECT c.status FROM campaigns_campaign c WHERE c.id = s.campaign_id) = 'active'",
     _campaign_inactive,
 )
-CREDENTIAL_ENABLED = Condition(
+MAILBOX_ENABLED = Condition(
     CREDENTIAL_DISABLED,
-    # A credential without a sender address (`SmtpCredential.not_ready_reason`) waits like a disabled one.
-    "(SELECT k.disabled_at IS NULL AND k.from_email <> '' FROM campaigns_smtpcredential k"
+    # A mailbox not ready (`Mailbox.not_ready_reason`: no sender address, an OAuth2 grant not given yet)
+    # waits like a disabled one.
+    "(SELECT m.disabled_at IS NULL AND m.email <> '' AND (m.auth_kind = 'password' OR m.oauth_refresh_token <> '')"
+    " FROM campaigns_smtpcredential k JOIN mailboxes_mailbox m ON m.id = k.mailbox_id"
     " WHERE k.id = s.smtp_credential_id)",
     _credential_disabled,
 )
@@ -125,9 +127,9 @@ CONTACT_SUBSCRIBED = Condition(
     _stop,
 )
 
-CONDITIONS = (CLAIMED_BY_WORKER, CAMPAIGN_ACTIVE, CREDENTIAL_ENABLED, ENROLLMENT_ELIGIBLE, CONTACT_SUBSCRIBED)
-# A due row the tick leaves waiting (paused campaign, disabled credential) rather than claims and refuses.
-CLAIMABLE = (CAMPAIGN_ACTIVE, CREDENTIAL_ENABLED)
+CONDITIONS = (CLAIMED_BY_WORKER, CAMPAIGN_ACTIVE, MAILBOX_ENABLED, ENROLLMENT_ELIGIBLE, CONTACT_SUBSCRIBED)
+# A due row the tick leaves waiting (paused campaign, disabled mailbox) rather than claims and refuses.
+CLAIMABLE = (CAMPAIGN_ACTIVE, MAILBOX_ENABLED)
 
 
 def where(conditions: tuple[Condition, ...]) -> str:

@@ -1,11 +1,14 @@
 """Daily and monthly limits: days in the account's time zone, and reservations.
 
 A limit is reserved before a message is handed to the server, never counted
-after it (DESIGN.md). The counters are the credential's per-day row
-(`SmtpCredentialDay.reserved`, first messages only) and the account's
-per-month row (`AccountMonth.reserved`, every message); they only move by
-conditional UPDATEs under a row lock, so any number of concurrent workers
-can never overshoot.
+after it (DESIGN.md). The counters are the mailbox's per-day row
+(`MailboxDay.reserved`, first messages only, shared by every campaign using
+the mailbox), the campaign's own per-day row for it
+(`SmtpCredentialDay.reserved`, against the credential's optional
+`campaign_daily_limit`) and the account's per-month row
+(`AccountMonth.reserved`, every message); they only move by conditional
+UPDATEs under row locks (mailbox day, then credential day, then month), so
+any number of concurrent workers and campaigns can never overshoot.
 
 A worker reserves for the chunk it sends (`Allowance`): a block of up to
 `RESERVATION_BLOCK` messages at a time, used one message at a time, and what
@@ -30,6 +33,7 @@ from django.utils import timezone
 from accounts.models import Account
 from accounts.timezones import account_zone, day_start, local_day  # noqa: F401 (used as limits.*)
 from campaigns.models import SmtpCredential
+from mailboxes.models import MailboxDay
 
 from .models import AccountMonth, SmtpCredentialDay
 
@@ -99,13 +103,31 @@ class Allowance:
     def _day_rows(self, day: datetime.date):
         return SmtpCredentialDay.objects.filter(smtp_credential=self.credential, day=day)
 
+    def _mailbox_day_rows(self, day: datetime.date):
+        return MailboxDay.objects.filter(mailbox_id=self.credential.mailbox_id, day=day)
+
+    def _reserve_day(self, day: datetime.date, wanted: int) -> int:
+        """Reserve up to `wanted` first messages of `day` on the mailbox's row and the campaign's, alike."""
+        mailbox_reserved = self._mailbox_day_rows(day).select_for_update().values_list("reserved", flat=True).first()
+        own_reserved = self._day_rows(day).select_for_update().values_list("reserved", flat=True).first()
+        if mailbox_reserved is None or own_reserved is None:
+            return 0
+        granted = min(wanted, self.credential.mailbox.daily_limit - mailbox_reserved)
+        if self.credential.campaign_daily_limit is not None:
+            granted = min(granted, self.credential.campaign_daily_limit - own_reserved)
+        granted = max(granted, 0)
+        if granted:
+            self._mailbox_day_rows(day).update(reserved=F("reserved") + granted)
+            self._day_rows(day).update(reserved=F("reserved") + granted)
+        return granted
+
     def _month_rows(self, month: datetime.date):
         return AccountMonth.objects.filter(account=self.account, month=month)
 
     def take(self, *, day: datetime.date, first_message: bool, firsts_left: int = 1, left: int = 1) -> str | None:
         """Use one message of `day` (and of its month). None when taken, else `DAILY_LIMIT` or `PLAN_LIMIT`.
 
-        The credential's daily limit counts first messages (step 1) only, as the
+        The mailbox's daily limit (and the campaign's own cap on it) counts first messages (step 1) only, as the
         dispatcher plans them (the seed: "step 2/3 don't count against today");
         the account's monthly plan limit counts every message. `firsts_left` and
         `left`: the first messages and the messages the chunk may still send,
@@ -118,11 +140,7 @@ class Allowance:
             day_got = month_got = 0
             with transaction.atomic():  # one commit for both counters
                 if need_day:
-                    day_got = _reserve_up_to(
-                        self._day_rows(day),
-                        wanted=max(1, min(firsts_left, RESERVATION_BLOCK)),
-                        limit=self.credential.daily_limit,
-                    )
+                    day_got = self._reserve_day(day, max(1, min(firsts_left, RESERVATION_BLOCK)))
                 if need_month and (day_got or not need_day):
                     month_got = _reserve_up_to(
                         self._month_rows(month),
@@ -154,6 +172,7 @@ class Allowance:
         with transaction.atomic():
             for day, unused in self.days.items():
                 if unused:
+                    self._mailbox_day_rows(day).update(reserved=Greatest(F("reserved") - unused, 0))
                     self._day_rows(day).update(reserved=Greatest(F("reserved") - unused, 0))
             for month, unused in self.months.items():
                 if unused:
@@ -167,8 +186,17 @@ def _credential_day_ensure(credential_id: Any, day: datetime.date) -> None:
     )
 
 
+def _mailbox_day_ensure(mailbox_id: Any, day: datetime.date) -> None:
+    MailboxDay.objects.bulk_create([MailboxDay(mailbox_id=mailbox_id, day=day)], ignore_conflicts=True)
+
+
+def _mailbox_of(credential_id: Any) -> Any:
+    return SmtpCredential.objects.filter(pk=credential_id).values_list("mailbox_id", flat=True).first()
+
+
 def limits_ensure_rows(*, credential: SmtpCredential, account: Account, day: datetime.date) -> None:
-    """Create the credential's row for `day` and the account's for its month, if missing."""
+    """Create the mailbox's and the credential's rows for `day` and the account's for its month, if missing."""
+    _mailbox_day_ensure(credential.mailbox_id, day)
     _credential_day_ensure(credential.pk, day)
     AccountMonth.objects.bulk_create([AccountMonth(account=account, month=month_of(day))], ignore_conflicts=True)
 
@@ -176,6 +204,9 @@ def limits_ensure_rows(*, credential: SmtpCredential, account: Account, day: dat
 def limits_release(*, credential_id: Any, account_id: Any, day: datetime.date, first_message: bool = True) -> None:
     """Give back one reservation used for `day` (the message did not go out)."""
     if first_message:
+        MailboxDay.objects.filter(mailbox_id=_mailbox_of(credential_id), day=day, reserved__gt=0).update(
+            reserved=F("reserved") - 1
+        )
         SmtpCredentialDay.objects.filter(smtp_credential_id=credential_id, day=day, reserved__gt=0).update(
             reserved=F("reserved") - 1
         )
@@ -187,10 +218,17 @@ def limits_release(*, credential_id: Any, account_id: Any, day: datetime.date, f
 def count_outcome(*, credential_id: Any, day: datetime.date, sent: int = 0, bounced: int = 0) -> None:
     """Add messages the server took (`sent`) or refused with a 5xx (`bounced`) to the day's counters.
 
-    The day's row is created when missing: a message reserved before midnight may be counted after it.
+    Counted on the campaign's row and on its mailbox's (the mailbox's health, over every campaign).
+    The day's rows are created when missing: a message reserved before midnight may be counted after it.
     """
-    rows = SmtpCredentialDay.objects.filter(smtp_credential_id=credential_id, day=day)
     counted = {"sent": F("sent") + sent, "bounced": F("bounced") + bounced}
+    rows = SmtpCredentialDay.objects.filter(smtp_credential_id=credential_id, day=day)
     if not rows.update(**counted):
         _credential_day_ensure(credential_id, day)
         rows.update(**counted)
+    mailbox_id = _mailbox_of(credential_id)
+    if mailbox_id is not None:
+        mailbox_rows = MailboxDay.objects.filter(mailbox_id=mailbox_id, day=day)
+        if not mailbox_rows.update(**counted):
+            _mailbox_day_ensure(mailbox_id, day)
+            mailbox_rows.update(**counted)

@@ -206,7 +206,7 @@ class _Batch:
     zone: Any
     spreads: dict[str, float] = field(default_factory=dict)  # the jitter of the deferred rows so far, per reason
     bounced: Counter[datetime.date] = field(default_factory=Counter)  # bounces to count, per day
-    credential_disabled: bool = False  # a row was put back because the credential is disabled
+    credential_disabled: bool = False  # a row was put back because the credential's mailbox is disabled
 
 
 def _bounced(outcome: Outcome, batch: _Batch) -> None:
@@ -322,8 +322,8 @@ def record(batch: list[Outcome], *, credential: SmtpCredential, worker: str) -> 
         for day, bounced in shared.bounced.items():
             limits.count_outcome(credential_id=credential.pk, day=day, bounced=bounced)
     if shared.credential_disabled:
-        credential.refresh_from_db(fields=["disabled_at"])
-        if credential.disabled_at is not None:
+        credential.mailbox.refresh_from_db(fields=["disabled_at"])
+        if credential.mailbox.disabled_at is not None:
             scheduled_sends_reassign(from_credential=credential)
     if shared.bounced:
         smtp_credential_check_bounce_rate(smtp_credential_id=credential.pk)

@@ -240,7 +240,7 @@ class _Session:
 
     def get(self) -> smtplib.SMTP:
         if self.conn is None:
-            self.conn = open_connection(self.credential)
+            self.conn = open_connection(self.credential.mailbox)
         return self.conn
 
     def drop(self) -> None:
@@ -269,7 +269,7 @@ def send_chunk(
     report = ChunkReport()
     if not _take_over(send_ids, claim_token, worker):
         return report
-    credential = SmtpCredential.objects.select_related("campaign__account").get(pk=smtp_credential_id)
+    credential = SmtpCredential.objects.select_related("campaign__account", "mailbox").get(pk=smtp_credential_id)
     rows = _load(send_ids, worker)
     report.claimed = len(rows)
     eligible = eligibility.eligible_ids(rows, worker)
@@ -401,7 +401,7 @@ def _send_one(
     except SmtpUnavailable as exc:
         return Outcome(kind=Kind.RETRIED, row=row, error=str(exc), day=day, connection_failed=True)
     try:
-        stage, code, message = envelope(conn, credential.from_email, contact.email)
+        stage, code, message = envelope(conn, credential.mailbox.email, contact.email)
         if stage == "MAIL FROM" and classify(code) != ACCEPTED:
             session.rset()
             return Outcome(kind=Kind.RETRIED, row=row, error=f"MAIL FROM: {reply_text(code, message)}", day=day)
@@ -426,8 +426,8 @@ def _send_one(
         send=row,
         step=row.step,
         contact=contact,
-        from_email=credential.from_email,
-        from_name=credential.from_name,
+        from_email=credential.mailbox.email,
+        from_name=credential.mailbox.from_name,
         message_id=message_id,
         thread_message_id=row.thread_message_id,
     )

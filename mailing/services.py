@@ -1,5 +1,5 @@
 """Writes on the send outbox that other apps call: canceling an enrollment's
-remaining sends, and the per-credential bounce-rate guard.
+remaining sends, the per-campaign bounce-rate guard, and disabling a mailbox everywhere.
 
 Both are part of the contract with inbound events (issue 6): a reply, an
 unsubscribe or an async bounce stops the sequence through
@@ -17,6 +17,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from campaigns.models import SmtpCredential
+from mailboxes.models import Mailbox
+from mailboxes.services import mailbox_mark_disabled
 from enrollments.models import Enrollment
 from enrollments.services import enrollment_transition
 from webhooks import events
@@ -52,7 +54,7 @@ def scheduled_sends_cancel_for_enrollment(*, enrollment_id: int, reason: str) ->
 
 
 def smtp_credential_messages_and_bounces(*, smtp_credential_id: Any) -> tuple[int, int]:
-    """(messages sent, bounces) through one credential: the guard's denominator and numerator.
+    """(messages sent, bounces) of one campaign through one mailbox: the guard's denominator and numerator.
 
     Messages: every message handed to the server through the credential, all
     steps (the per-day `sent` + `bounced` counters, kept by the sender in the
@@ -69,48 +71,63 @@ def smtp_credential_messages_and_bounces(*, smtp_credential_id: Any) -> tuple[in
     return messages, bounces
 
 
-def smtp_credential_disable(*, credential: SmtpCredential, reason: str) -> bool:
-    """Disable the credential (once) and move its future sends to the campaign's other enabled ones.
+def mailbox_disable(*, mailbox_id: Any, reason: str) -> bool:
+    """Disable the mailbox (once) everywhere, and move each campaign's future sends to its other mailboxes.
 
-    Records `smtp_credential.disabled`. With no other enabled credential the
-    sends keep theirs and wait (the beat tick does not claim a disabled
-    credential's rows) until it is re-enabled. Returns False when it was
+    Records `mailbox.disabled`, and `smtp_credential.disabled` for each
+    campaign using it. A campaign with no other enabled mailbox keeps its
+    sends, which wait (the beat tick does not claim a disabled mailbox's
+    rows) until the mailbox is re-enabled. Returns False when it was
     already disabled.
     """
-    now = timezone.now()
     with transaction.atomic():
-        moved = SmtpCredential.objects.filter(pk=credential.pk, disabled_at__isnull=True).update(
-            disabled_at=now, disabled_reason=reason[:255], updated_at=now
-        )
-        if not moved:
+        if not mailbox_mark_disabled(mailbox_id=mailbox_id, reason=reason):
             return False
-        credential.refresh_from_db(fields=["disabled_at", "disabled_reason", "updated_at"])
-        scheduled_sends_reassign(from_credential=credential)
+        mailbox = Mailbox.objects.select_related("account").get(pk=mailbox_id)
+        credentials = list(
+            SmtpCredential.objects.filter(mailbox=mailbox).select_related("campaign").order_by("created_at", "id")
+        )
+        for credential in credentials:
+            scheduled_sends_reassign(from_credential=credential)
+            webhook_event_record(
+                account=mailbox.account,
+                type=events.SMTP_CREDENTIAL_DISABLED,
+                data={
+                    "id": str(credential.pk),
+                    "campaign_id": str(credential.campaign_id),
+                    "mailbox_id": str(mailbox.pk),
+                    "name": credential.label or mailbox.email,
+                    "from_email": mailbox.email,
+                    "reason": mailbox.disabled_reason,
+                    "disabled_at": mailbox.disabled_at,
+                },
+            )
         webhook_event_record(
-            account=credential.campaign.account,
-            type=events.SMTP_CREDENTIAL_DISABLED,
+            account=mailbox.account,
+            type=events.MAILBOX_DISABLED,
             data={
-                "id": str(credential.pk),
-                "name": credential.label or credential.from_email,
-                "from_email": credential.from_email,
-                "reason": credential.disabled_reason,
-                "disabled_at": credential.disabled_at,
+                "id": str(mailbox.pk),
+                "email": mailbox.email,
+                "reason": mailbox.disabled_reason,
+                "disabled_at": mailbox.disabled_at,
+                "campaign_ids": sorted({str(c.campaign_id) for c in credentials}),
             },
         )
     return True
 
 
 def scheduled_sends_reassign(*, from_credential: SmtpCredential) -> int:
-    """Spread the credential's not-yet-claimed sends over the campaign's enabled credentials.
+    """Spread the credential's not-yet-claimed sends over the campaign's credentials with an enabled mailbox.
 
     An enrollment keeps one credential for all its remaining steps (its
     follow-ups thread under the first message from the same mailbox), so the
     round-robin is per enrollment. Returns the rows moved (0 when no other
-    credential is enabled: the rows wait for this one).
+    mailbox of the campaign is enabled: the rows wait for this one).
     """
     others = list(
-        SmtpCredential.objects.filter(campaign_id=from_credential.campaign_id, disabled_at__isnull=True)
+        SmtpCredential.objects.filter(campaign_id=from_credential.campaign_id, mailbox__disabled_at__isnull=True)
         .exclude(pk=from_credential.pk)
+        .exclude(mailbox_id=from_credential.mailbox_id)
         .order_by("created_at", "id")
         .values_list("pk", flat=True)
     )
@@ -138,18 +155,20 @@ def scheduled_sends_reassign(*, from_credential: SmtpCredential) -> int:
 
 
 def smtp_credential_check_bounce_rate(*, smtp_credential_id: Any) -> bool:
-    """Disable the credential when its bounce rate reaches its campaign's threshold.
+    """Disable the credential's mailbox, everywhere, when this campaign's bounce rate through it reaches its threshold.
 
-    Bounce rate = bounces / messages sent through the credential
+    Bounce rate = this campaign's bounces / its messages through the mailbox
     (`smtp_credential_messages_and_bounces`), looked at from
     `BOUNCE_GUARD_MIN_SENDS` messages on, compared with the campaign's
-    `bounce_rate_threshold` (a percentage; at or above disables). Returns True
-    when this call disabled it; False when under the threshold, too few
-    sends, unknown, or already disabled.
+    `bounce_rate_threshold` (a percentage; at or above disables). Each
+    campaign's threshold judges its own sends; the first one crossed
+    disables the mailbox for all of them, and the reason names it. Returns
+    True when this call disabled it; False when under the threshold, too
+    few sends, unknown, or already disabled.
     """
     credential = (
-        SmtpCredential.objects.select_related("campaign__account")
-        .filter(pk=smtp_credential_id, disabled_at__isnull=True)
+        SmtpCredential.objects.select_related("campaign", "mailbox")
+        .filter(pk=smtp_credential_id, mailbox__disabled_at__isnull=True)
         .first()
     )
     if credential is None:
@@ -158,13 +177,15 @@ def smtp_credential_check_bounce_rate(*, smtp_credential_id: Any) -> bool:
     if messages < BOUNCE_GUARD_MIN_SENDS:
         return False
     rate = 100.0 * bounces / messages
-    if rate < credential.campaign.bounce_rate_threshold:
+    threshold = credential.campaign.bounce_rate_threshold
+    if rate < threshold:
         return False
+    noun = "journey" if credential.campaign.kind == "journey" else "campaign"
     reason = (
-        f"Bounce rate {rate:.1f}% ({bounces} of {messages} messages) reached the campaign's "
-        f"threshold of {credential.campaign.bounce_rate_threshold:g}%."
+        f'Bounce rate {rate:.1f}% ({bounces} of {messages} messages) of {noun} "{credential.campaign.name}" '
+        f"reached its threshold of {threshold:g}%."
     )
-    return smtp_credential_disable(credential=credential, reason=reason)
+    return mailbox_disable(mailbox_id=credential.mailbox_id, reason=reason)
 
 
 def enrollment_bounce(

@@ -1,6 +1,6 @@
-"""The SMTP side of a send: one connection per credential for a chunk, and reply classification.
+"""The SMTP side of a send: one connection per mailbox for a chunk, and reply classification.
 
-`open_connection` connects with the credential's `smtp_security` (`ssl`:
+`open_connection` connects with the mailbox's `smtp_security` (`ssl`:
 implicit TLS; `starttls`: upgrade, required; `none`: plain, for local sinks
 and tests), logs in when a username and password are set, with
 `MAILING_SMTP_TIMEOUT_SECONDS` on every socket operation.
@@ -20,8 +20,12 @@ import ssl
 
 from django.conf import settings
 
-from campaigns.models import SmtpCredential
+from mailboxes import oauth
+from mailboxes.models import Mailbox
+from mailboxes.services import mailbox_access_token, revoked_reason
 from webhooks.urlsafety import address_problem
+
+from .services import mailbox_disable
 
 ACCEPTED, TEMPORARY, PERMANENT = "accepted", "temporary", "permanent"
 
@@ -87,29 +91,45 @@ class _PinnedSMTPSSL(smtplib.SMTP_SSL):
         return self.context.wrap_socket(sock, server_hostname=self._host)
 
 
-def open_connection(credential: SmtpCredential) -> smtplib.SMTP:
-    """A connected, authenticated SMTP session. Raises `SmtpUnavailable` with the reason."""
+def _authenticate(conn: smtplib.SMTP, mailbox: Mailbox) -> None:
+    """Log in with the mailbox's password, or with XOAUTH2 and a fresh access token (OAuth2 mailboxes)."""
+    if mailbox.is_oauth2:
+        oauth.smtp_xoauth2_auth(conn, mailbox.smtp_username, mailbox_access_token(mailbox=mailbox))
+    elif mailbox.smtp_username and mailbox.smtp_password and conn.has_extn("auth"):
+        conn.login(mailbox.smtp_username, mailbox.smtp_password)
+
+
+def open_connection(mailbox: Mailbox) -> smtplib.SMTP:
+    """A connected, authenticated SMTP session. Raises `SmtpUnavailable` with the reason.
+
+    An OAuth2 mailbox whose grant was revoked is disabled everywhere
+    (`mailbox_disable`, with a reason that says to reconnect it) before this raises.
+    """
     timeout = settings.MAILING_SMTP_TIMEOUT_SECONDS
-    security = credential.smtp_security or ("ssl" if credential.smtp_port == 465 else "starttls")
+    security = mailbox.smtp_security or ("ssl" if mailbox.smtp_port == 465 else "starttls")
     try:
-        address = checked_address(credential.smtp_host, credential.smtp_port)
-        if security == SmtpCredential.Security.SSL:
+        address = checked_address(mailbox.smtp_host, mailbox.smtp_port)
+        if security == Mailbox.Security.SSL:
             conn: smtplib.SMTP = _PinnedSMTPSSL(
-                address, credential.smtp_host, credential.smtp_port, timeout, ssl.create_default_context()
+                address, mailbox.smtp_host, mailbox.smtp_port, timeout, ssl.create_default_context()
             )
         else:
-            conn = _PinnedSMTP(address, credential.smtp_host, credential.smtp_port, timeout)
+            conn = _PinnedSMTP(address, mailbox.smtp_host, mailbox.smtp_port, timeout)
         try:
             conn.ehlo()
-            if security == SmtpCredential.Security.STARTTLS:
+            if security == Mailbox.Security.STARTTLS:
                 conn.starttls(context=ssl.create_default_context())
                 conn.ehlo()
-            if credential.smtp_username and credential.smtp_password and conn.has_extn("auth"):
-                conn.login(credential.smtp_username, credential.smtp_password)
+            _authenticate(conn, mailbox)
         except BaseException:
             close_quietly(conn)
             raise
         return conn
+    except oauth.OAuthRevoked as exc:
+        mailbox_disable(mailbox_id=mailbox.pk, reason=revoked_reason(mailbox, exc))
+        raise SmtpUnavailable(f"OAuth2 grant revoked: {exc}") from exc
+    except oauth.OAuthUnavailable as exc:
+        raise SmtpUnavailable(f"OAuth2 token refresh failed: {exc}") from exc
     except smtplib.SMTPResponseException as exc:
         raise SmtpUnavailable(reply_text(exc.smtp_code, exc.smtp_error)) from exc
     except (OSError, smtplib.SMTPException) as exc:

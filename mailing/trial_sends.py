@@ -29,22 +29,25 @@ def _merge_contact(campaign: Campaign, email: str) -> Any:
 
 
 def campaign_test_send(*, campaign: Campaign, emails: list[str]) -> dict[str, Any]:
-    """Send each step to each address through the first enabled credential; report every message.
+    """Send each step to each address through the first credential with an enabled mailbox; report every message.
 
     Merge tags come from the account's contact with the first address (or
     that address alone). Steps 2+ thread under step 1, as real follow-ups do.
     Raises 422 `campaign_incomplete` (no step or credential, or one not ready), 422
-    `no_capacity` (every credential disabled), 502 `smtp_unavailable`.
+    `no_capacity` (every mailbox disabled), 502 `smtp_unavailable`.
     """
     steps = list(SequenceStep.objects.filter(campaign=campaign).order_by("position"))
-    credentials = list(SmtpCredential.objects.filter(campaign=campaign).order_by("created_at", "id"))
+    credentials = list(
+        SmtpCredential.objects.filter(campaign=campaign).select_related("mailbox").order_by("created_at", "id")
+    )
     campaign_require_complete(steps=steps, credentials=credentials)
-    credential = next((c for c in credentials if c.disabled_at is None), None)
+    credential = next((c for c in credentials if c.mailbox.disabled_at is None), None)
     if credential is None:
-        raise ApplicationError("Every SMTP credential of the campaign is disabled.", code="no_capacity")
+        raise ApplicationError("Every mailbox of the campaign is disabled.", code="no_capacity")
+    mailbox = credential.mailbox
     contact = _merge_contact(campaign, emails[0])
     try:
-        conn = open_connection(credential)
+        conn = open_connection(mailbox)
     except SmtpUnavailable as exc:
         raise ApplicationError(
             f"The SMTP server could not be used: {exc}", code="smtp_unavailable", status_code=502
@@ -60,13 +63,13 @@ def campaign_test_send(*, campaign: Campaign, emails: list[str]) -> dict[str, An
                     step=step,
                     contact=contact,
                     to=email,
-                    from_email=credential.from_email,
-                    from_name=credential.from_name,
+                    from_email=mailbox.email,
+                    from_name=mailbox.from_name,
                     message_id=message_id,
                     thread_message_id=thread,
                 )
                 try:
-                    refused = conn.sendmail(credential.from_email, [email], data)
+                    refused = conn.sendmail(mailbox.email, [email], data)
                     error = reply_text(*refused[email]) if refused else ""
                 except smtplib.SMTPRecipientsRefused as exc:
                     error = reply_text(*exc.recipients[email])

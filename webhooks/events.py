@@ -13,6 +13,7 @@ ENROLLMENT_UNSUBSCRIBED = "enrollment.unsubscribed"
 ENROLLMENT_COMPLETED = "enrollment.completed"
 CAMPAIGN_COMPLETED = "campaign.completed"
 SMTP_CREDENTIAL_DISABLED = "smtp_credential.disabled"
+MAILBOX_DISABLED = "mailbox.disabled"
 JOURNEY_ENROLLMENT_COMPLETED = "journey_enrollment.completed"
 JOURNEY_ENROLLMENT_EXITED = "journey_enrollment.exited"
 WEBHOOK_TEST = "webhook.test"
@@ -27,7 +28,11 @@ EVENT_TYPES: dict[str, str] = {
     ENROLLMENT_UNSUBSCRIBED: "The contact unsubscribed; the sequence stops.",
     ENROLLMENT_COMPLETED: "Every step of the sequence was sent without a reply, bounce or unsubscribe.",
     CAMPAIGN_COMPLETED: "Every enrollment of the campaign reached a final state.",
-    SMTP_CREDENTIAL_DISABLED: "An SMTP credential was disabled (bounce-rate guard, auth failures, or an operator).",
+    SMTP_CREDENTIAL_DISABLED: (
+        "The mailbox of an SMTP credential was disabled (bounce-rate guard, a revoked OAuth2 grant, or an "
+        "operator); one event per campaign using the mailbox."
+    ),
+    MAILBOX_DISABLED: "A mailbox was disabled, for every campaign and journey using it.",
     JOURNEY_ENROLLMENT_COMPLETED: "A journey enrollment went through every step of its journey.",
     JOURNEY_ENROLLMENT_EXITED: "A journey enrollment stopped before its last step (bounce, reply or unsubscribe).",
     WEBHOOK_TEST: "Sent by POST /api/webhook_endpoints/{id}/test to that endpoint only, whatever it subscribes to.",

@@ -10,10 +10,11 @@ from typing import Any
 
 from rest_framework import serializers
 
-from campaigns.models import Campaign, Outreach, SmtpCredential
+from campaigns.models import Campaign, Outreach
 from campaigns.services import UPDATABLE_FIELDS
 from core.errors import ValidationFailed
 from core.serializers import StrictInputSerializer
+from mailboxes.models import Mailbox
 
 
 def flatten_errors(detail: Any, prefix: str = "") -> dict[str, list[str]]:
@@ -72,25 +73,59 @@ class SequenceStepInputSerializer(FlatErrorsInputSerializer):
 
 
 class SmtpCredentialInputSerializer(FlatErrorsInputSerializer):
+    """The seed's credential: a mailbox's settings (the account's mailbox with this sending address is
+    used and updated, or created), or `mailbox_id` to use one of the account's mailboxes as it is."""
+
+    mailbox_id = serializers.UUIDField(
+        required=False, allow_null=True, help_text="Use this mailbox of the account (its settings are optional)."
+    )
     label = serializers.CharField(required=False, allow_blank=True, max_length=255)
+    campaign_daily_limit = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        help_text="This campaign's own cap on first messages per day through the mailbox; at least 1. "
+        "The mailbox's `daily_limit` is shared by every campaign using it.",
+    )
     from_email = serializers.CharField(
-        required=False, allow_blank=True, max_length=254, help_text="Default: smtp_username, when it is an address."
+        required=False,
+        allow_blank=True,
+        max_length=254,
+        help_text="The sending address, which names the mailbox. Default: smtp_username, when it is an address.",
     )
     from_name = serializers.CharField(required=False, allow_blank=True, max_length=255)
-    smtp_host = serializers.CharField(max_length=255)
-    smtp_port = serializers.IntegerField()
-    smtp_username = serializers.CharField(max_length=255)
-    smtp_password = serializers.CharField(write_only=True, trim_whitespace=False, help_text="Stored encrypted.")
-    smtp_security = serializers.ChoiceField(
-        choices=SmtpCredential.Security.choices, required=False, help_text="Default: ssl on port 465, else starttls."
+    smtp_host = serializers.CharField(required=False, max_length=255, help_text="Required without `mailbox_id`.")
+    smtp_port = serializers.IntegerField(required=False, help_text="Required without `mailbox_id`.")
+    smtp_username = serializers.CharField(required=False, max_length=255, help_text="Required without `mailbox_id`.")
+    smtp_password = serializers.CharField(
+        required=False,
+        write_only=True,
+        trim_whitespace=False,
+        help_text="Stored encrypted; required without `mailbox_id` for a mailbox the account does not have yet.",
     )
-    daily_limit = serializers.IntegerField(required=False, default=200)
+    smtp_security = serializers.ChoiceField(
+        choices=Mailbox.Security.choices, required=False, help_text="Default: ssl on port 465, else starttls."
+    )
+    daily_limit = serializers.IntegerField(
+        required=False,
+        help_text="The mailbox's daily limit of first messages, shared by every campaign using it; "
+        "200 for a new mailbox, unchanged when left out.",
+    )
     imap_host = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=255)
     imap_port = serializers.IntegerField(required=False, allow_null=True)
     imap_username = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=255)
     imap_password = serializers.CharField(
         required=False, allow_blank=True, allow_null=True, write_only=True, trim_whitespace=False
     )
+
+    # Without `mailbox_id` (and, in an update list, without the `id` of a stored credential) these make the mailbox.
+    required_for_new = ("smtp_host", "smtp_port", "smtp_username", "smtp_password")
+
+    def validate(self, attrs):
+        if attrs.get("mailbox_id") is None and attrs.get("id") is None:
+            missing = [name for name in self.required_for_new if name not in attrs]
+            if missing:
+                raise serializers.ValidationError({name: ["This field is required."] for name in missing})
+        return attrs
 
 
 class SendingOptionsMixin(serializers.Serializer):
@@ -152,27 +187,32 @@ class SequenceStepSerializer(serializers.Serializer):
 
 
 class SmtpCredentialSerializer(serializers.Serializer):
-    """A credential without its secrets: only whether IMAP is configured."""
+    """A campaign's use of a mailbox, in the seed's shape: the mailbox's settings without its secrets."""
 
     id = serializers.UUIDField()
+    mailbox_id = serializers.UUIDField(help_text="The account's mailbox this credential sends through.")
     label = serializers.CharField()
-    from_email = serializers.CharField()
-    from_name = serializers.CharField()
-    smtp_host = serializers.CharField()
-    smtp_port = serializers.IntegerField()
-    smtp_username = serializers.CharField()
-    smtp_security = serializers.ChoiceField(choices=SmtpCredential.Security.choices)
-    daily_limit = serializers.IntegerField()
-    imap_host = serializers.CharField()
-    imap_port = serializers.IntegerField(allow_null=True)
-    imap_username = serializers.CharField()
-    imap_configured = serializers.BooleanField()
-    disabled_at = serializers.DateTimeField(allow_null=True)
-    disabled_reason = serializers.CharField()
+    campaign_daily_limit = serializers.IntegerField(allow_null=True, help_text="This campaign's own cap, if any.")
+    from_email = serializers.CharField(source="mailbox.email")
+    from_name = serializers.CharField(source="mailbox.from_name")
+    auth_kind = serializers.ChoiceField(choices=Mailbox.AuthKind.choices, source="mailbox.auth_kind")
+    smtp_host = serializers.CharField(source="mailbox.smtp_host")
+    smtp_port = serializers.IntegerField(source="mailbox.smtp_port")
+    smtp_username = serializers.CharField(source="mailbox.smtp_username")
+    smtp_security = serializers.ChoiceField(choices=Mailbox.Security.choices, source="mailbox.smtp_security")
+    daily_limit = serializers.IntegerField(source="mailbox.daily_limit", help_text="The mailbox's, shared.")
+    imap_host = serializers.CharField(source="mailbox.imap_host")
+    imap_port = serializers.IntegerField(allow_null=True, source="mailbox.imap_port")
+    imap_username = serializers.CharField(source="mailbox.imap_username")
+    imap_configured = serializers.BooleanField(source="mailbox.imap_configured")
+    disabled_at = serializers.DateTimeField(allow_null=True, source="mailbox.disabled_at")
+    disabled_reason = serializers.CharField(source="mailbox.disabled_reason")
     created_at = serializers.DateTimeField()
-    ready = serializers.BooleanField(source="is_ready", help_text="False: nothing can be sent through it yet.")
+    ready = serializers.BooleanField(source="mailbox.is_ready", help_text="False: nothing can be sent through it yet.")
     not_ready_reason = serializers.CharField(
-        allow_null=True, help_text="What it lacks (e.g. a sender address), when not ready."
+        allow_null=True,
+        source="mailbox.not_ready_reason",
+        help_text="What it lacks (e.g. a sender address), when not ready.",
     )
 
 
@@ -204,11 +244,18 @@ class CampaignRecentBounceSerializer(serializers.Serializer):
 
 class CampaignCredentialStatsSerializer(serializers.Serializer):
     id = serializers.UUIDField()
+    mailbox_id = serializers.UUIDField()
     label = serializers.CharField()
     from_email = serializers.CharField()
-    daily_limit = serializers.IntegerField()
-    sent_today = serializers.IntegerField(help_text="First messages sent since midnight, account time zone.")
-    bounce_rate = serializers.FloatField()
+    daily_limit = serializers.IntegerField(help_text="The mailbox's, shared by every campaign using it.")
+    campaign_daily_limit = serializers.IntegerField(allow_null=True, help_text="This campaign's own cap, if any.")
+    sent_today = serializers.IntegerField(
+        help_text="First messages this campaign sent through it since midnight, account time zone."
+    )
+    mailbox_sent_today = serializers.IntegerField(
+        help_text="First messages every campaign using the mailbox sent since midnight."
+    )
+    bounce_rate = serializers.FloatField(help_text="This campaign's bounces over its messages through the mailbox, %.")
     disabled_at = serializers.DateTimeField(allow_null=True)
     disabled_reason = serializers.CharField(allow_blank=True)
     imap_configured = serializers.BooleanField()

@@ -10,7 +10,7 @@ from core.lookups import get_or_not_found
 from core.schema import MALFORMED_JSON, VALIDATION_FAILED, error_responses
 from core.viewsets import AccountScopedViewSet
 from enrollments.selectors import campaign_stats
-from inbound.selectors import smtp_credential_imap_status
+from inbound.selectors import mailbox_imap_status
 
 from .serializers import (
     CampaignCreatedSerializer,
@@ -176,9 +176,9 @@ class CampaignViewSet(mixins.ListModelMixin, AccountScopedViewSet):
         stats = campaign_stats(campaign=campaign, credentials=credentials, messages_by_credential=messages)
         per_credential = {
             credential.pk: {
-                "ready": credential.is_ready,
-                "not_ready_reason": credential.not_ready_reason,
-                **smtp_credential_imap_status(credential),
+                "ready": credential.mailbox.is_ready,
+                "not_ready_reason": credential.mailbox.not_ready_reason,
+                **mailbox_imap_status(credential.mailbox),
             }
             for credential in credentials
         }

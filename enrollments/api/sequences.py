@@ -138,9 +138,10 @@ def _cursor(params, errors: list) -> int | None:
 
 def _render(enrollment, replies: dict, unauthorized: set) -> dict[str, Any]:
     campaign, contact, credential = enrollment.campaign, enrollment.contact, enrollment.smtp_credential
+    mailbox = credential.mailbox if credential is not None else None
     reply = replies.get(enrollment.pk)
     paused = campaign.status == campaign.Status.PAUSED
-    blocked = credential is not None and credential.disabled_at is not None
+    blocked = mailbox is not None and mailbox.disabled_at is not None
     return {
         "id": str(enrollment.uuid),
         "created_at": _timestamp(enrollment.created_at),
@@ -154,13 +155,13 @@ def _render(enrollment, replies: dict, unauthorized: set) -> dict[str, Any]:
             "linkedin_url": contact.linkedin_url,
         },
         "mailbox": None
-        if credential is None
+        if mailbox is None
         else {
-            "id": str(credential.pk),
-            "email": credential.from_email,
-            "display_name": credential.from_name or credential.label,
+            "id": str(mailbox.pk),
+            "email": mailbox.email,
+            "display_name": mailbox.display_name,
             "is_paused": blocked,
-            "is_unauthorized": credential.pk in unauthorized,
+            "is_unauthorized": mailbox.oauth_revoked_at is not None or mailbox.pk in unauthorized,
         },
         "reply_email_message": None
         if reply is None
@@ -211,8 +212,8 @@ class SequenceEnrollmentListView(APIView):
             rows = rows[:limit]
             next_cursor = encode_cursor([rows[-1].pk])
         replies = read.sequence_enrollment_replies(enrollment_ids=[row.pk for row in rows])
-        unauthorized = read.smtp_credentials_unauthorized(
-            credential_ids={row.smtp_credential_id for row in rows if row.smtp_credential_id}
+        unauthorized = read.mailboxes_unauthorized(
+            mailbox_ids={row.smtp_credential.mailbox_id for row in rows if row.smtp_credential_id}
         )
         return Response(
             {"enrollments": [_render(row, replies, unauthorized) for row in rows], "next_cursor": next_cursor}

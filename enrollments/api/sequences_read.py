@@ -24,7 +24,7 @@ reads (at most n rows per campaign), whatever other accounts hold.
 A page costs five queries whatever its size: the account's campaigns, the
 page's keys (the merge), the enrollments (with their campaign, contact and
 credential joined, the outbox facts as correlated subqueries), their detected
-replies, and their credentials' last send attempts.
+replies, and their mailboxes' last send attempts.
 """
 
 from __future__ import annotations
@@ -85,8 +85,8 @@ def sequence_enrollment_page(*, account: Account, after: int | None, limit: int,
     campaigns = campaign_list(account=account)
     if filters.get("sequence_id") is not None:
         campaigns = campaigns.filter(pk=filters["sequence_id"])
-    if filters.get("mailbox_id") is not None:  # a credential belongs to one campaign
-        campaigns = campaigns.filter(smtp_credentials=filters["mailbox_id"])
+    if filters.get("mailbox_id") is not None:  # the campaigns and journeys using the mailbox
+        campaigns = campaigns.filter(smtp_credentials__mailbox_id=filters["mailbox_id"]).distinct()
     campaign_ids = list(campaigns.order_by("pk").values_list("pk", flat=True))
     if not campaign_ids:
         return []
@@ -119,7 +119,7 @@ def sequence_enrollment_list(
     """
     queryset = (
         Enrollment.objects.filter(campaign__in=campaign_list(account=account))
-        .select_related("campaign", "contact", "smtp_credential")
+        .select_related("campaign", "contact", "smtp_credential__mailbox")
         .annotate(
             dispatched=Exists(_sends()),
             left_to_send=Exists(_sends().filter(status__in=LEFT_TO_SEND)),
@@ -140,7 +140,7 @@ def sequence_enrollment_list(
     if person_id is not None:
         queryset = queryset.filter(contact_id=person_id)
     if mailbox_id is not None:
-        queryset = queryset.filter(smtp_credential_id=mailbox_id)
+        queryset = queryset.filter(smtp_credential__mailbox_id=mailbox_id)
     if updated_after is not None:
         queryset = queryset.filter(updated_at__gte=updated_after)
     if updated_before is not None:
@@ -197,14 +197,14 @@ def sequence_enrollment_replies(*, enrollment_ids: list[int]) -> dict[int, Reply
     return {enrollment_id: Reply(pk, subject, at) for enrollment_id, pk, subject, at in rows}
 
 
-def smtp_credentials_unauthorized(*, credential_ids: set[Any]) -> set[Any]:
-    """The credentials whose last send attempt failed authentication, in one query."""
-    if not credential_ids:
+def mailboxes_unauthorized(*, mailbox_ids: set[Any]) -> set[Any]:
+    """The mailboxes whose last send attempt (any campaign's) failed authentication, in one query."""
+    if not mailbox_ids:
         return set()
     rows = (
-        ScheduledSend.objects.filter(ATTEMPTED, smtp_credential_id__in=credential_ids)
-        .order_by("smtp_credential_id", "-updated_at", "-id")
-        .distinct("smtp_credential_id")
-        .values_list("smtp_credential_id", "last_error")
+        ScheduledSend.objects.filter(ATTEMPTED, smtp_credential__mailbox_id__in=mailbox_ids)
+        .order_by("smtp_credential__mailbox_id", "-updated_at", "-id")
+        .distinct("smtp_credential__mailbox_id")
+        .values_list("smtp_credential__mailbox_id", "last_error")
     )
     return {pk for pk, error in rows if AUTH_FAILURE.match(error or "")}

@@ -49,11 +49,6 @@ class JourneySmtpCredentialUpdateInputSerializer(SmtpCredentialInputSerializer):
     given), without one it is a new credential and needs every field a create needs."""
 
     id = serializers.UUIDField(required=False, allow_null=True)
-    smtp_host = serializers.CharField(required=False, max_length=255)
-    smtp_port = serializers.IntegerField(required=False)
-    smtp_username = serializers.CharField(required=False, max_length=255)
-    smtp_password = serializers.CharField(required=False, write_only=True, trim_whitespace=False)
-    daily_limit = serializers.IntegerField(required=False)
 
 
 class JourneyUpdateInputSerializer(SendingOptionsMixin, FlatErrorsInputSerializer):

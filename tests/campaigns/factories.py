@@ -6,6 +6,7 @@ from django.utils import timezone
 from campaigns.models import Campaign, Outreach, SequenceStep, SmtpCredential
 from enrollments.models import Enrollment, EnrollmentSkip
 from tests.factories import AccountFactory, ContactFactory
+from tests.mailboxes.factories import MailboxFactory
 
 
 class OutreachFactory(factory.django.DjangoModelFactory):
@@ -35,19 +36,46 @@ class SequenceStepFactory(factory.django.DjangoModelFactory):
     delay_minutes = 0
 
 
+# Keyword arguments of SmtpCredentialFactory that are its mailbox's settings (`from_email` is its `email`).
+MAILBOX_KWARGS = {
+    "from_email": "email",
+    "from_name": "from_name",
+    "smtp_host": "smtp_host",
+    "smtp_port": "smtp_port",
+    "smtp_username": "smtp_username",
+    "smtp_password": "smtp_password",
+    "smtp_security": "smtp_security",
+    "daily_limit": "daily_limit",
+    "imap_host": "imap_host",
+    "imap_port": "imap_port",
+    "imap_username": "imap_username",
+    "imap_password": "imap_password",
+    "disabled_at": "disabled_at",
+    "disabled_reason": "disabled_reason",
+    "auth_kind": "auth_kind",
+    "oauth_provider": "oauth_provider",
+    "oauth_refresh_token": "oauth_refresh_token",
+}
+
+
 class SmtpCredentialFactory(factory.django.DjangoModelFactory):
+    """A campaign's credential on a mailbox of its account: a new mailbox from the settings given
+    (the seed's nested fields), unless `mailbox=` names one."""
+
     class Meta:
         model = SmtpCredential
 
     campaign = factory.SubFactory(CampaignFactory)
     label = factory.Sequence(lambda n: f"Mailbox {n}")
-    smtp_host = "smtp.example.com"
-    smtp_port = 587
-    smtp_username = factory.Sequence(lambda n: f"sender{n}@example.com")
-    from_email = factory.SelfAttribute("smtp_username")
-    smtp_password = "smtp-secret-password"
-    smtp_security = "starttls"
-    daily_limit = 200
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        settings = {MAILBOX_KWARGS[k]: kwargs.pop(k) for k in list(kwargs) if k in MAILBOX_KWARGS}
+        if "email" not in settings and "smtp_username" in settings:
+            settings["email"] = settings["smtp_username"]
+        if kwargs.get("mailbox") is None:
+            kwargs["mailbox"] = MailboxFactory(account=kwargs["campaign"].account, **settings)
+        return super()._create(model_class, *args, **kwargs)
 
 
 class EnrollmentFactory(factory.django.DjangoModelFactory):

@@ -41,11 +41,25 @@ class CampaignCompletedData(serializers.Serializer):
 
 
 class SmtpCredentialDisabledData(serializers.Serializer):
-    id = serializers.UUIDField(help_text="The SMTP credential.")
+    id = serializers.UUIDField(help_text="The SMTP credential (a campaign's use of the mailbox).")
+    campaign_id = serializers.UUIDField()
+    mailbox_id = serializers.UUIDField(help_text="The mailbox disabled: every campaign using it gets this event.")
     name = serializers.CharField()
     from_email = serializers.EmailField()
     reason = serializers.CharField(help_text="Why it was disabled (bounce rate, authentication failures, operator).")
     disabled_at = serializers.DateTimeField()
+
+
+class MailboxDisabledData(serializers.Serializer):
+    id = serializers.UUIDField(help_text="The mailbox.")
+    email = serializers.EmailField()
+    reason = serializers.CharField(
+        help_text="Why: which campaign's bounce-rate threshold was crossed, a revoked OAuth2 grant, or an operator."
+    )
+    disabled_at = serializers.DateTimeField()
+    campaign_ids = serializers.ListField(
+        child=serializers.UUIDField(), help_text="The campaigns and journeys using it, all stopped."
+    )
 
 
 class JourneyEnrollmentData(serializers.Serializer):
@@ -84,6 +98,7 @@ DATA_SERIALIZERS = {
     E.ENROLLMENT_COMPLETED: EnrollmentData,
     E.CAMPAIGN_COMPLETED: CampaignCompletedData,
     E.SMTP_CREDENTIAL_DISABLED: SmtpCredentialDisabledData,
+    E.MAILBOX_DISABLED: MailboxDisabledData,
     E.JOURNEY_ENROLLMENT_COMPLETED: JourneyEnrollmentData,
     E.JOURNEY_ENROLLMENT_EXITED: JourneyEnrollmentData,
     E.WEBHOOK_TEST: WebhookTestData,

@@ -12,6 +12,7 @@ from core.health import healthz
 from core.views import DocsView, api_not_found
 from inbound.urls import api_urlpatterns as inbound_api_patterns
 from inbound.urls import public_urlpatterns as inbound_public_patterns
+from mailboxes.views import oauth_callback
 
 api_patterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -19,6 +20,7 @@ api_patterns = [
     path("", include("contacts.api.urls")),
     path("", include("enrollments.api.urls")),
     path("", include("mailing.api.urls")),
+    path("", include("mailboxes.api.urls")),
     path("", include("campaigns.api.urls")),
     path("", include("journeys.api.urls")),
     path("", include("webhooks.api.urls")),
@@ -29,6 +31,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("", include(inbound_public_patterns)),  # /t/ (tracking) and /u/ (unsubscribe) links in emails
+    path("oauth/callback", oauth_callback, name="mailbox-oauth-callback"),  # back from Google or Microsoft
     path("api/", include(api_patterns)),
     re_path(r"^api/", api_not_found),
 ]

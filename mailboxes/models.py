@@ -38,7 +38,7 @@ class Mailbox(models.Model):
         NONE = "none"
 
     class AuthKind(models.TextChoices):
-        PASSWORD = "password"
+        PASSWORD = "password"  # noqa: S105 (a kind of sign-in, not a secret)
         OAUTH2 = "oauth2"
 
     class Provider(models.TextChoices):

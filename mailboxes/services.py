@@ -8,9 +8,11 @@ the campaigns' nested credentials meet too. Secrets change only when given.
 from __future__ import annotations
 
 import datetime
+import secrets
 from typing import Any
 
 from django.conf import settings
+from django.core import signing
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -69,16 +71,42 @@ def _apply(mailbox: Mailbox, data: dict[str, Any]) -> None:
         setattr(mailbox, key, value)
 
 
+def _provider(name: str) -> oauth.Provider:
+    try:
+        return oauth.provider(name)
+    except oauth.OAuthNotConfigured as exc:
+        raise ApplicationError(str(exc), code="oauth_not_configured", details={"oauth_provider": [str(exc)]}) from None
+
+
 @transaction.atomic
 def mailbox_create(*, account: Account, **data: Any) -> Mailbox:
-    """A password mailbox (or, with `auth_kind="oauth2"` and `oauth_provider`, one awaiting its grant).
+    """A password mailbox, or with `auth_kind="oauth2"` and `oauth_provider` one awaiting its grant.
 
-    Raises `ValidationFailed` (422) with every problem found, 409
-    `mailbox_exists` when the account has a mailbox with this address.
+    An OAuth2 mailbox takes its SMTP and IMAP hosts from the provider's
+    settings and its address as both usernames, unless given; it is not
+    ready until `mailbox_oauth_complete` stores its grant. Raises
+    `ValidationFailed` (422) with every problem found, 422
+    `oauth_not_configured` for a provider this server has no client for,
+    409 `mailbox_exists` when the account has a mailbox with this address.
     """
     unknown = sorted(set(data) - {*SETTINGS, "auth_kind", "oauth_provider"})
     if unknown:
         raise TypeError(f"mailbox_create() got unexpected fields {unknown}")
+    if data.get("auth_kind") == Mailbox.AuthKind.OAUTH2:
+        conf = _provider(data.get("oauth_provider") or "")
+        address = (data.get("email") or "").strip()
+        defaults = {
+            "smtp_host": conf.smtp_host,
+            "smtp_port": conf.smtp_port,
+            "smtp_security": Mailbox.Security.STARTTLS if conf.smtp_port != 465 else Mailbox.Security.SSL,
+            "smtp_username": address,
+            "imap_host": conf.imap_host,
+            "imap_port": conf.imap_port,
+            "imap_username": address,
+        }
+        data = {**defaults, **{k: v for k, v in data.items() if v not in (None, "")}}
+        data.pop("smtp_password", None)
+        data.pop("imap_password", None)
     _lock_account(account.pk)
     mailbox = Mailbox(account=account)
     _apply(mailbox, data)
@@ -197,3 +225,100 @@ def _token_fresh(mailbox: Mailbox, margin: datetime.timedelta) -> bool:
         and mailbox.oauth_token_expires_at
         and mailbox.oauth_token_expires_at - margin > timezone.now()
     )
+
+
+# --- OAuth2: connecting a mailbox ------------------------------------------------------------------------
+
+OAUTH_STATE_SALT = "mailboxes.oauth.state"
+OAUTH_STATE_MAX_AGE = 30 * 60  # seconds an operator has to grant access once the flow started
+
+
+def oauth_redirect_uri() -> str:
+    """Where the providers send the operator back: register exactly this URL with Google and Microsoft."""
+    return f"{settings.PUBLIC_BASE_URL}/oauth/callback"
+
+
+@transaction.atomic
+def mailbox_oauth_start(*, mailbox: Mailbox) -> str:
+    """The provider's authorization URL for the mailbox (PKCE, S256); answers it, writes its verifier.
+
+    The `state` is signed (mailbox id, a nonce) and expires after
+    `OAUTH_STATE_MAX_AGE`; the verifier is kept encrypted on the mailbox, so
+    only the flow started last can complete. Raises 422 `mailbox_not_oauth2`,
+    422 `oauth_not_configured`.
+    """
+    if not mailbox.is_oauth2:
+        raise ApplicationError(
+            "This mailbox signs in with a password; OAuth2 is for Google and Microsoft mailboxes "
+            "(create one with auth_kind oauth2).",
+            code="mailbox_not_oauth2",
+        )
+    _provider(mailbox.oauth_provider)
+    state = signing.dumps({"mailbox": str(mailbox.pk), "nonce": secrets.token_urlsafe(16)}, salt=OAUTH_STATE_SALT)
+    url, verifier = oauth.authorization_request(
+        mailbox.oauth_provider, redirect_uri=oauth_redirect_uri(), state=state, login_hint=mailbox.email
+    )
+    Mailbox.objects.filter(pk=mailbox.pk).update(oauth_code_verifier=verifier, updated_at=timezone.now())
+    return url
+
+
+def _refuse_callback(message: str, code: str, status_code: int = 400) -> ApplicationError:
+    return ApplicationError(message, code=code, status_code=status_code)
+
+
+@transaction.atomic
+def mailbox_oauth_complete(*, state: str, code: str) -> Mailbox:
+    """Trade the provider's code for the mailbox's tokens (the redirect back from the provider).
+
+    Stores the refresh and access tokens encrypted, clears the verifier (a
+    code is used once) and any revoked mark; a mailbox disabled because its
+    grant was revoked is enabled again, its cause fixed. Raises 400
+    `oauth_state_invalid` (forged, expired, or already used), 400
+    `oauth_rejected` (the provider refused the code), 502
+    `oauth_unavailable` (the provider could not be reached).
+    """
+    try:
+        data = signing.loads(state, salt=OAUTH_STATE_SALT, max_age=OAUTH_STATE_MAX_AGE)
+    except signing.BadSignature:
+        raise _refuse_callback(
+            "This authorization link is invalid or expired: start the connection again.", "oauth_state_invalid"
+        ) from None
+    mailbox = Mailbox.objects.select_for_update().filter(pk=data.get("mailbox")).first()
+    if mailbox is None or not mailbox.oauth_code_verifier:
+        raise _refuse_callback(
+            "This authorization was already used or replaced by a newer one: start the connection again.",
+            "oauth_state_invalid",
+        )
+    try:
+        token = oauth.exchange_code(
+            mailbox.oauth_provider,
+            code=code,
+            code_verifier=mailbox.oauth_code_verifier,
+            redirect_uri=oauth_redirect_uri(),
+        )
+    except oauth.OAuthRejected as exc:
+        raise _refuse_callback(f"The provider refused the authorization: {exc}", "oauth_rejected") from None
+    except oauth.OAuthUnavailable as exc:
+        raise _refuse_callback(f"The provider could not be reached: {exc}", "oauth_unavailable", 502) from None
+    now = timezone.now()
+    was_revoked = mailbox.oauth_revoked_at is not None
+    mailbox.oauth_access_token = token.access_token
+    mailbox.oauth_refresh_token = token.refresh_token
+    mailbox.oauth_token_expires_at = token.expires_at
+    mailbox.oauth_connected_at = now
+    mailbox.oauth_revoked_at = None
+    mailbox.oauth_code_verifier = ""
+    changed = [
+        "oauth_access_token",
+        "oauth_refresh_token",
+        "oauth_token_expires_at",
+        "oauth_connected_at",
+        "oauth_revoked_at",
+        "oauth_code_verifier",
+        "updated_at",
+    ]
+    if was_revoked and mailbox.disabled_at is not None:
+        mailbox.disabled_at, mailbox.disabled_reason = None, ""
+        changed += ["disabled_at", "disabled_reason"]
+    mailbox.save(update_fields=changed)
+    return mailbox

@@ -99,7 +99,7 @@ def mailbox_forecast(*, mailbox: Mailbox, days: int = 14, now: datetime.datetime
         )
         .annotate(day=TruncDate("send_at", tzinfo=zone))
         .values("day", "campaign_id")
-        .annotate(n=Count("*"), first=Count("*", filter=Q(step__position=1)))
+        .annotate(n=Count("*"), first=Count("pk", filter=Q(step__position=1)))
         .order_by()
     )
     for row in rows:

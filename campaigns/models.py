@@ -72,7 +72,8 @@ class Campaign(models.Model):
     verify_email_mx = models.BooleanField(default=False, help_text="Check each domain's MX record before sending.")
     bounce_rate_threshold = models.FloatField(
         default=8.0,
-        help_text="Per-credential bounce rate (%) at which the credential is disabled; in (0, 100].",
+        help_text="This campaign's bounce rate (%) through a mailbox at which the mailbox is disabled, for every "
+        "campaign using it; in (0, 100].",
     )
     track_clicks = models.BooleanField(default=False, help_text="Rewrite links to count clicks.")
     created_at = models.DateTimeField(auto_now_add=True)

@@ -136,76 +136,76 @@ class Migration(migrations.Migration):
         ),
         migrations.RunPython(credentials_to_mailboxes, mailboxes_to_credentials),
         migrations.RemoveConstraint(
-            model_name='smtpcredential',
-            name='credential_daily_limit_positive',
+            model_name="smtpcredential",
+            name="credential_daily_limit_positive",
         ),
         migrations.RemoveConstraint(
-            model_name='smtpcredential',
-            name='credential_smtp_port_range',
+            model_name="smtpcredential",
+            name="credential_smtp_port_range",
         ),
         migrations.RemoveConstraint(
-            model_name='smtpcredential',
-            name='credential_imap_port_range',
+            model_name="smtpcredential",
+            name="credential_imap_port_range",
         ),
         migrations.RemoveConstraint(
-            model_name='smtpcredential',
-            name='credential_security_known',
+            model_name="smtpcredential",
+            name="credential_security_known",
         ),
         migrations.RemoveField(
-            model_name='smtpcredential',
-            name='daily_limit',
+            model_name="smtpcredential",
+            name="daily_limit",
         ),
         migrations.RemoveField(
-            model_name='smtpcredential',
-            name='disabled_at',
+            model_name="smtpcredential",
+            name="disabled_at",
         ),
         migrations.RemoveField(
-            model_name='smtpcredential',
-            name='disabled_reason',
+            model_name="smtpcredential",
+            name="disabled_reason",
         ),
         migrations.RemoveField(
-            model_name='smtpcredential',
-            name='from_email',
+            model_name="smtpcredential",
+            name="from_email",
         ),
         migrations.RemoveField(
-            model_name='smtpcredential',
-            name='from_name',
+            model_name="smtpcredential",
+            name="from_name",
         ),
         migrations.RemoveField(
-            model_name='smtpcredential',
-            name='imap_host',
+            model_name="smtpcredential",
+            name="imap_host",
         ),
         migrations.RemoveField(
-            model_name='smtpcredential',
-            name='imap_password',
+            model_name="smtpcredential",
+            name="imap_password",
         ),
         migrations.RemoveField(
-            model_name='smtpcredential',
-            name='imap_port',
+            model_name="smtpcredential",
+            name="imap_port",
         ),
         migrations.RemoveField(
-            model_name='smtpcredential',
-            name='imap_username',
+            model_name="smtpcredential",
+            name="imap_username",
         ),
         migrations.RemoveField(
-            model_name='smtpcredential',
-            name='smtp_host',
+            model_name="smtpcredential",
+            name="smtp_host",
         ),
         migrations.RemoveField(
-            model_name='smtpcredential',
-            name='smtp_password',
+            model_name="smtpcredential",
+            name="smtp_password",
         ),
         migrations.RemoveField(
-            model_name='smtpcredential',
-            name='smtp_port',
+            model_name="smtpcredential",
+            name="smtp_port",
         ),
         migrations.RemoveField(
-            model_name='smtpcredential',
-            name='smtp_security',
+            model_name="smtpcredential",
+            name="smtp_security",
         ),
         migrations.RemoveField(
-            model_name='smtpcredential',
-            name='smtp_username',
+            model_name="smtpcredential",
+            name="smtp_username",
         ),
         migrations.AlterField(
             model_name="smtpcredential",
@@ -217,8 +217,19 @@ class Migration(migrations.Migration):
         migrations.AddConstraint(
             model_name="smtpcredential",
             constraint=models.CheckConstraint(
-                condition=models.Q(("campaign_daily_limit__isnull", True), ("campaign_daily_limit__gte", 1), _connector="OR"),
+                condition=models.Q(
+                    ("campaign_daily_limit__isnull", True), ("campaign_daily_limit__gte", 1), _connector="OR"
+                ),
                 name="credential_campaign_daily_limit_positive",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="campaign",
+            name="bounce_rate_threshold",
+            field=models.FloatField(
+                default=8.0,
+                help_text="This campaign's bounce rate (%) through a mailbox at which the mailbox is disabled, for "
+                "every campaign using it; in (0, 100].",
             ),
         ),
     ]

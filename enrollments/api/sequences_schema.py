@@ -36,11 +36,13 @@ class _Person(serializers.Serializer):
 
 
 class _Mailbox(serializers.Serializer):
-    id = serializers.UUIDField(help_text="The campaign's SMTP credential sending to this person.")
+    id = serializers.UUIDField(help_text="The account's mailbox sending to this person (`/api/mailboxes/{id}`).")
     email = serializers.EmailField(help_text="The sender address.")
-    display_name = serializers.CharField(help_text="The sender name (the credential's label when it has none).")
-    is_paused = serializers.BooleanField(help_text="The credential is disabled.")
-    is_unauthorized = serializers.BooleanField(help_text="Its last send attempt failed SMTP authentication.")
+    display_name = serializers.CharField(help_text="The sender name (the address when it has none).")
+    is_paused = serializers.BooleanField(help_text="The mailbox is disabled (for every campaign using it).")
+    is_unauthorized = serializers.BooleanField(
+        help_text="Its OAuth2 grant was revoked, or its last send attempt failed SMTP authentication."
+    )
 
 
 class _Classification(serializers.Serializer):
@@ -64,7 +66,7 @@ class SequenceEnrollmentSerializer(serializers.Serializer):
     person = _Person()
     mailbox = _Mailbox(allow_null=True, help_text="Null until dispatch assigns one.")
     reply_email_message = _Reply(allow_null=True, help_text="The detected reply; null if none.")
-    is_blocked = serializers.BooleanField(help_text="Its mailbox (credential) is disabled.")
+    is_blocked = serializers.BooleanField(help_text="Its mailbox is disabled.")
     is_bounced = serializers.BooleanField()
     is_canceled = serializers.BooleanField(
         help_text="Its remaining sends were canceled for another reason than a reply, bounce or opt-out "
@@ -115,8 +117,8 @@ SEQUENCES_LIST_SCHEMA: dict[str, Any] = {
     "summary": "List sequence enrollments (compat /sequences/v1)",
     "description": (
         "Served as the vendor's document (`compat-sequences-v1-enrollments.md`) describes it. A sequence is a "
-        "campaign (journeys are not listed), a person a contact, a mailbox the campaign's SMTP credential; ids "
-        "are the native API's UUIDs. Authenticate with `x-api-key: <key>` (`Authorization: Bearer <key>` works "
+        "campaign (journeys are not listed), a person a contact, a mailbox the account's mailbox that "
+        "sends to them (`mailbox_id` filters by it, across campaigns); ids are the native API's UUIDs. Authenticate with `x-api-key: <key>` (`Authorization: Bearer <key>` works "
         "too).\n\n"
         + STATUS_RULES
         + "\n\nOrdered by enrollment, oldest first; pages follow `next_cursor` (opaque; null on the last page, and "

@@ -4,6 +4,7 @@ import factory
 from django.utils import timezone
 
 from campaigns.models import Campaign, Outreach, SequenceStep, SmtpCredential
+from campaigns.services import MAILBOX_SETTINGS
 from enrollments.models import Enrollment, EnrollmentSkip
 from tests.factories import AccountFactory, ContactFactory
 from tests.mailboxes.factories import MailboxFactory
@@ -36,25 +37,11 @@ class SequenceStepFactory(factory.django.DjangoModelFactory):
     delay_minutes = 0
 
 
-# Keyword arguments of SmtpCredentialFactory that are its mailbox's settings (`from_email` is its `email`).
+# Keyword arguments of SmtpCredentialFactory that are its mailbox's: the seed's settings (as the campaign
+# services map them) and its state.
 MAILBOX_KWARGS = {
-    "from_email": "email",
-    "from_name": "from_name",
-    "smtp_host": "smtp_host",
-    "smtp_port": "smtp_port",
-    "smtp_username": "smtp_username",
-    "smtp_password": "smtp_password",
-    "smtp_security": "smtp_security",
-    "daily_limit": "daily_limit",
-    "imap_host": "imap_host",
-    "imap_port": "imap_port",
-    "imap_username": "imap_username",
-    "imap_password": "imap_password",
-    "disabled_at": "disabled_at",
-    "disabled_reason": "disabled_reason",
-    "auth_kind": "auth_kind",
-    "oauth_provider": "oauth_provider",
-    "oauth_refresh_token": "oauth_refresh_token",
+    **MAILBOX_SETTINGS,
+    **{name: name for name in ("disabled_at", "disabled_reason", "auth_kind", "oauth_provider", "oauth_refresh_token")},
 }
 
 

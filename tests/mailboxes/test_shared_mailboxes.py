@@ -11,14 +11,14 @@ import pytest
 from django.utils import timezone
 
 from campaigns.models import Campaign
-from config.celery import app as celery_app
 from enrollments.models import Enrollment
 from inbound.imap import mailboxes_due_for_poll
 from inbound.tasks import poll_imap_mailboxes_task
 from mailboxes.models import Mailbox, MailboxDay
 from mailing.models import ScheduledSend
 from tests.campaigns.factories import SequenceStepFactory, SmtpCredentialFactory
-from tests.inbound.dovecot import PASSWORD, USER, DovecotServer
+from tests.inbound.conftest import dovecot, eager_tasks  # noqa: F401
+from tests.inbound.dovecot import PASSWORD, USER
 from tests.inbound.mail import reply
 from tests.mailboxes.factories import MailboxFactory
 from tests.mailing.conftest import dispatch, enroll_contacts, run_until_idle, smtp_server  # noqa: F401
@@ -173,23 +173,6 @@ def test_a_bounce_rate_breach_in_one_campaign_stops_the_mailbox_in_the_other(api
     assert api.get(f"/api/campaigns/{strict.pk}").json()["smtp_credentials"][0]["disabled_at"] is None
     run_until_idle(now=tomorrow + datetime.timedelta(minutes=1))
     assert Enrollment.objects.filter(campaign=relaxed, batch_number=1, status="sent").count() == 5
-
-
-@pytest.fixture
-def dovecot(settings):
-    server = DovecotServer()
-    settings.IMAP_CA_BUNDLE = str(server.cert)
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def eager_tasks():
-    celery_app.conf.task_always_eager = True
-    celery_app.conf.task_eager_propagates = True
-    yield
-    celery_app.conf.task_always_eager = False
-    celery_app.conf.task_eager_propagates = False
 
 
 @pytest.mark.django_db(transaction=True)

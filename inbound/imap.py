@@ -45,7 +45,7 @@ from imapclient.exceptions import IMAPClientError, LoginError
 from campaigns.models import SmtpCredential
 from mailboxes import oauth
 from mailboxes.models import Mailbox
-from mailboxes.services import mailbox_access_token, revoked_reason
+from mailboxes.services import mailbox_access_token, mailbox_access_token_refused, revoked_reason
 from mailing.models import ScheduledSend
 from mailing.services import mailbox_disable
 from mailing.smtp import checked_address
@@ -237,6 +237,8 @@ class ReplyDetectionJob:
                 with contextlib.suppress(IMAPClientError, OSError):
                     client.logout()
         except LoginError as exc:
+            if self.mailbox.is_oauth2:
+                mailbox_access_token_refused(mailbox=self.mailbox)  # the next poll refreshes it first
             self._fail(state, f"IMAP login failed: {_text(exc)}"[:1000])
         except oauth.OAuthRevoked as exc:
             mailbox_disable(mailbox_id=self.mailbox.pk, reason=revoked_reason(self.mailbox, exc))
@@ -295,9 +297,9 @@ class ReplyDetectionJob:
         # Skip what is stored already (a re-sync after a UIDVALIDITY change, a redelivered poll).
         ids = {uid: _message_id(msg, raw) for uid, (msg, raw, _) in headers.items()}
         stored = set(
-            InboundMessage.objects.filter(
-                smtp_credential=self.credential, message_id__in=set(ids.values())
-            ).values_list("message_id", flat=True)
+            InboundMessage.objects.filter(mailbox=self.mailbox, message_id__in=set(ids.values())).values_list(
+                "message_id", flat=True
+            )
         )
         self.result.duplicates += sum(1 for mid in ids.values() if mid in stored)
         pending = {uid: v for uid, v in headers.items() if ids[uid] not in stored}

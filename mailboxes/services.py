@@ -178,8 +178,8 @@ def revoked_reason(mailbox: Mailbox, exc: Exception) -> str:
     provider = Mailbox.Provider(mailbox.oauth_provider).label if mailbox.oauth_provider else "The provider"
     return (
         f"{provider} refused to refresh the OAuth2 access ({exc}): consent was revoked or expired. "
-        "Reconnect the mailbox (Connect with OAuth2 on its page, or POST /api/mailboxes/{id}/oauth/start), "
-        "then re-enable it."
+        "Reconnect the mailbox (Connect with OAuth2 on its page, or POST /api/mailboxes/{id}/oauth/start): "
+        "that enables it again."
     )
 
 
@@ -217,6 +217,12 @@ def _refreshed(mailbox: Mailbox, margin: datetime.timedelta) -> Mailbox:
         locked.oauth_token_expires_at = token.expires_at
         locked.save(update_fields=["oauth_access_token", "oauth_refresh_token", "oauth_token_expires_at"])
     return locked
+
+
+def mailbox_access_token_refused(*, mailbox: Mailbox) -> None:
+    """A server refused the access token before its expiry (revoked early): the next use refreshes it first."""
+    Mailbox.objects.filter(pk=mailbox.pk).update(oauth_token_expires_at=None)
+    mailbox.oauth_token_expires_at = None
 
 
 def _token_fresh(mailbox: Mailbox, margin: datetime.timedelta) -> bool:

@@ -22,7 +22,7 @@ from django.conf import settings
 
 from mailboxes import oauth
 from mailboxes.models import Mailbox
-from mailboxes.services import mailbox_access_token, revoked_reason
+from mailboxes.services import mailbox_access_token, mailbox_access_token_refused, revoked_reason
 from webhooks.urlsafety import address_problem
 
 from .services import mailbox_disable
@@ -94,7 +94,11 @@ class _PinnedSMTPSSL(smtplib.SMTP_SSL):
 def _authenticate(conn: smtplib.SMTP, mailbox: Mailbox) -> None:
     """Log in with the mailbox's password, or with XOAUTH2 and a fresh access token (OAuth2 mailboxes)."""
     if mailbox.is_oauth2:
-        oauth.smtp_xoauth2_auth(conn, mailbox.smtp_username, mailbox_access_token(mailbox=mailbox))
+        try:
+            oauth.smtp_xoauth2_auth(conn, mailbox.smtp_username, mailbox_access_token(mailbox=mailbox))
+        except smtplib.SMTPAuthenticationError:
+            mailbox_access_token_refused(mailbox=mailbox)  # the retry refreshes it, or finds the grant revoked
+            raise
     elif mailbox.smtp_username and mailbox.smtp_password and conn.has_extn("auth"):
         conn.login(mailbox.smtp_username, mailbox.smtp_password)
 

@@ -381,6 +381,25 @@ def test_an_expired_access_token_is_refreshed_once_and_the_send_goes_out(surface
     assert_no_secret_in(surface.bodies, old.oauth_access_token, new.oauth_access_token, new.oauth_refresh_token)
 
 
+def test_a_token_refused_before_its_expiry_is_refreshed_on_the_retry(surface, google, oauth_server, xoauth2_smtp):
+    mailbox_id = surface.create_mailbox()["id"]
+    surface.connect(mailbox_id)
+    campaign_id = surface.campaign(mailbox_id)
+    enrollment = surface.enroll(campaign_id)
+    surface.dispatch(campaign_id)
+    oauth_server.expire(stored(mailbox_id).oauth_access_token)  # the provider dropped it; our expiry says fresh
+
+    tick_and_work()  # refused with 535: retried later, nothing sent, the token marked for refresh
+    assert xoauth2_smtp.messages == [] and oauth_server.refresh_count == 0
+    send = enrollment.scheduled_sends.get()
+    assert (send.status, send.attempts) == ("scheduled", 1) and "535" in send.last_error
+    assert stored(mailbox_id).oauth_token_expires_at is None
+
+    tick_and_work(now=send.send_at + datetime.timedelta(hours=2))  # the retry: one refresh, then the send
+    assert len(xoauth2_smtp.messages) == 1 and oauth_server.refresh_count == 1
+    assert stored(mailbox_id).disabled_at is None
+
+
 # --- 4. polling for replies ----------------------------------------------------------------------
 
 

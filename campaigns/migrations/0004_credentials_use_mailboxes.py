@@ -17,12 +17,15 @@
 3. The settings columns leave the credential table.
 
 Backwards, each credential gets its mailbox's settings back (day counters
-per credential were never touched); the mailboxes are then dropped.
+per credential were never touched) and the mailboxes are deleted, so
+migrating forward again merges them anew.
 """
 
 import django.core.validators
 import django.db.models.deletion
 from django.db import migrations, models
+
+import core.fields
 
 MOVED = (
     "from_name",
@@ -94,15 +97,22 @@ def credentials_to_mailboxes(apps, schema_editor):
 
 
 def mailboxes_to_credentials(apps, schema_editor):
+    """Each credential gets its mailbox's settings back; the mailboxes are then deleted (they are recreated,
+    merged again, when migrating forward)."""
     Credential = apps.get_model("campaigns", "SmtpCredential")
+    Mailbox = apps.get_model("mailboxes", "Mailbox")
     for credential in Credential.objects.select_related("mailbox").iterator():
         mailbox = credential.mailbox
         for name in MOVED:
             setattr(credential, name, getattr(mailbox, name))
         credential.from_email = mailbox.email
+        if not credential.smtp_security:
+            credential.smtp_security = "ssl" if credential.smtp_port == 465 else "starttls"
         credential.daily_limit = credential.campaign_daily_limit or mailbox.daily_limit
-        credential.disabled_at, credential.disabled_reason = mailbox.disabled_at, mailbox.disabled_reason
+        credential.disabled_at, credential.disabled_reason = mailbox.disabled_at, mailbox.disabled_reason[:255]
+        credential.mailbox = None
         credential.save()
+    Mailbox.objects.all().delete()
 
 
 class Migration(migrations.Migration):
@@ -134,7 +144,9 @@ class Migration(migrations.Migration):
                 validators=[django.core.validators.MinValueValidator(1)],
             ),
         ),
-        migrations.RunPython(credentials_to_mailboxes, mailboxes_to_credentials),
+        migrations.RunPython(credentials_to_mailboxes, migrations.RunPython.noop),
+        # The rows just written leave deferred FK checks pending; ALTER TABLE refuses to run past them.
+        migrations.RunSQL("SET CONSTRAINTS ALL IMMEDIATE", migrations.RunSQL.noop),
         migrations.RemoveConstraint(
             model_name="smtpcredential",
             name="credential_daily_limit_positive",
@@ -151,6 +163,19 @@ class Migration(migrations.Migration):
             model_name="smtpcredential",
             name="credential_security_known",
         ),
+        # Backwards the settings columns come back nullable, are filled from the mailboxes, and only then
+        # become required again with their checks (the operations above, reversed).
+        *[
+            migrations.AlterField(model_name="smtpcredential", name=name, field=field)
+            for name, field in (
+                ("smtp_host", models.CharField(max_length=255, null=True)),
+                ("smtp_port", models.PositiveIntegerField(null=True)),
+                ("smtp_username", models.CharField(max_length=255, null=True)),
+                ("smtp_password", core.fields.EncryptedTextField(null=True)),
+            )
+        ],
+        migrations.RunSQL(migrations.RunSQL.noop, "SET CONSTRAINTS ALL IMMEDIATE"),
+        migrations.RunPython(migrations.RunPython.noop, mailboxes_to_credentials),
         migrations.RemoveField(
             model_name="smtpcredential",
             name="daily_limit",

@@ -8,7 +8,7 @@ back again.
 import datetime
 
 import pytest
-from django.db import DatabaseError, IntegrityError, OperationalError, connection
+from django.db import DatabaseError, connection
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
@@ -309,16 +309,6 @@ def _assert_migrated_forward(ids) -> dict:
     return {"merged": merged, "own": own, "beta": beta}
 
 
-FORWARD_FAILS = (
-    "Product bug: campaigns/0004 cannot be applied once a credential exists: its RunPython inserts mailboxes "
-    "(deferred FK checks pending on mailboxes_mailbox) and the same transaction then alters the mailbox FK "
-    '(AlterField null=False), which PostgreSQL refuses: \'cannot ALTER TABLE "mailboxes_mailbox" because it has '
-    "pending trigger events'. Fix: add migrations.RunSQL('SET CONSTRAINTS ALL IMMEDIATE', migrations.RunSQL.noop) "
-    "right after the RunPython (or move the schema changes after it into a 0005 migration)."
-)
-
-
-@pytest.mark.xfail(strict=True, raises=OperationalError, reason=FORWARD_FAILS)
 @pytest.mark.django_db(transaction=True)
 def test_credentials_become_one_mailbox_per_address_and_account_keeping_every_row(old_apps):
     ids = _write_old_rows(old_apps)
@@ -328,18 +318,6 @@ def test_credentials_become_one_mailbox_per_address_and_account_keeping_every_ro
     _assert_migrated_forward(ids)
 
 
-BACKWARD_FAILS = (
-    "Product bug: campaigns/0004 cannot be reversed once a credential exists. Reversing its RemoveFields re-adds "
-    "smtp_host, smtp_port, smtp_username and smtp_password as NOT NULL columns without a default (IntegrityError: "
-    "column contains null values), and the reversed RemoveConstraints re-add credential_security_known etc. before "
-    "the backward RunPython has filled the columns. Fix: forward, after RunPython(credentials_to_mailboxes, noop), "
-    "RemoveConstraint the four checks and AlterField the NOT NULL settings columns to null=True, then "
-    "RunPython(noop, mailboxes_to_credentials), then the RemoveFields; reversed, the columns come back nullable, "
-    "are filled, and only then get NOT NULL and their checks back. tests/inbound/test_migration.py fails the same way."
-)
-
-
-@pytest.mark.xfail(strict=True, raises=(OperationalError, IntegrityError), reason=f"{FORWARD_FAILS} {BACKWARD_FAILS}")
 @pytest.mark.django_db(transaction=True)
 def test_migrating_back_gives_each_credential_its_mailboxs_settings(old_apps):
     ids = _write_old_rows(old_apps)
@@ -379,7 +357,6 @@ def test_migrating_back_gives_each_credential_its_mailboxs_settings(old_apps):
     assert "mailboxes_mailbox" not in connection.introspection.table_names()
 
 
-@pytest.mark.xfail(strict=True, raises=IntegrityError, reason=BACKWARD_FAILS)
 @pytest.mark.django_db(transaction=True)
 def test_migrating_back_from_mailboxes_made_after_the_move_gives_each_credential_its_settings(owner, restore_schema):
     shared = MailboxFactory(

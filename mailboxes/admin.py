@@ -19,7 +19,7 @@ from mailing.selectors import mailbox_forecast, mailbox_usage
 from mailing.services import mailbox_disable
 
 from . import selectors, services
-from .models import Mailbox
+from .models import Mailbox, looks_like_address
 
 WRITE_ONLY_HELP = "Write-only: leave blank to keep the stored password. It is never shown."
 EDITABLE = (
@@ -73,7 +73,25 @@ class MailboxAdminForm(forms.ModelForm):
                     self.add_error(name, "This field is required.")
             if adding and not cleaned.get("new_smtp_password"):
                 self.add_error("new_smtp_password", "A new password mailbox needs its SMTP password.")
+        self._check_address(cleaned, adding)
         return cleaned
+
+    def _check_address(self, cleaned, adding: bool) -> None:
+        """The service's address rule, filed on the email field (the constraint alone would say it off-field)."""
+        username = cleaned.get("smtp_username") or ""
+        email = cleaned.get("email") or (username if looks_like_address(username) else "")
+        account = cleaned.get("account") if adding else self.instance.account
+        if (
+            email
+            and account
+            and selectors.mailbox_address_taken(
+                account_id=account.pk, email=email, exclude_pk=None if adding else self.instance.pk
+            )
+        ):
+            self.add_error("email", f"The account already has a mailbox sending as {email}.")
+
+    def validate_constraints(self):
+        pass  # the one database rule a form can break, the address, is `_check_address`'s
 
     def _post_clean(self):
         # OAuth2 mailboxes get their hosts from the provider in the service: judge them there.

@@ -22,6 +22,7 @@ from core.errors import ApplicationError, ValidationFailed
 
 from . import oauth
 from .models import Mailbox
+from .selectors import mailbox_address_taken
 
 SETTINGS = (
     "email",
@@ -46,10 +47,8 @@ def _raise_if_invalid(mailbox: Mailbox) -> None:
         details = {("non_field_errors" if k == NON_FIELD_ERRORS else k): v for k, v in exc.message_dict.items()}
         first, messages = next(iter(details.items()))
         raise ValidationFailed(f"{first}: {messages[0]}", details=details) from None
-    if mailbox.email and (
-        Mailbox.objects.filter(account_id=mailbox.account_id, email__iexact=mailbox.email)
-        .exclude(pk=mailbox.pk)
-        .exists()
+    if mailbox.email and mailbox_address_taken(
+        account_id=mailbox.account_id, email=mailbox.email, exclude_pk=mailbox.pk
     ):
         raise ApplicationError(
             f"The account already has a mailbox sending as {mailbox.email}.",

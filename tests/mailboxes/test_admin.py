@@ -211,18 +211,6 @@ def test_a_second_mailbox_with_the_same_address_in_the_account_is_refused_and_no
     assert list(Mailbox.objects.values_list("pk", flat=True)) == [mailbox.pk]
 
 
-ADDRESS_ERROR_NOT_ON_FIELD = (
-    "Product bug: MailboxAdminForm does not check the per-account address itself. On the add page the "
-    "model's UniqueConstraint(Lower('email')) is an expression constraint, so Django reports it as a non-field "
-    "error with its raw text ('Constraint \u201cmailbox_unique_email_per_account\u201d is violated.'); on the "
-    "change page the account is read-only (excluded), so only the service refuses (mailbox_exists), and the "
-    "admin redirects with a 'Not saved' message, losing the operator's edits. Fix: in MailboxAdminForm.clean "
-    "run the service's address check (account from cleaned_data when adding, instance.account_id otherwise; "
-    "exclude instance.pk) and add_error('email', ...)."
-)
-
-
-@pytest.mark.xfail(strict=True, reason=ADDRESS_ERROR_NOT_ON_FIELD)
 def test_the_add_page_shows_a_taken_address_on_the_email_field(staff_client, owner, mailbox):
     response = staff_client.post(ADD, add_data(owner, email="SALES@Acme.example", smtp_username="other-login"))
     assert response.status_code == 200
@@ -250,7 +238,6 @@ def test_changing_an_address_to_one_the_account_has_is_refused_and_writes_nothin
     assert (after.email, after.from_name, after.updated_at) == (before.email, before.from_name, before.updated_at)
 
 
-@pytest.mark.xfail(strict=True, reason=ADDRESS_ERROR_NOT_ON_FIELD)
 def test_the_change_page_shows_a_taken_address_on_the_email_field(staff_client, owner, mailbox):
     other = MailboxFactory(account=owner, email="support@acme.example", smtp_username="support@acme.example")
     response = staff_client.post(change_url(other), change_data(other, email="Sales@ACME.example", from_name="X"))

@@ -19,7 +19,6 @@ from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
 
 from core.errors import ValidationFailed
-
 from mailboxes.models import Mailbox
 
 from .models import Campaign, SmtpCredential
@@ -167,6 +166,17 @@ class SmtpCredentialForm(forms.ModelForm):
 class SmtpCredentialFormSet(ServiceCheckedFormSet):
     service_key = "smtp_credentials"
     rename = {"mailbox_id": "mailbox"}
+
+    def clean(self):
+        # The service judges a list whose items name mailboxes of the campaign's account. Without the
+        # account (the add page's field says it is required) it has no account to look them up in, and a
+        # row without its mailbox (its field says so) would read to it as "make a mailbox from these
+        # settings", which this page has none of: it would only add noise about SMTP fields not shown here.
+        if self.instance.account_id is None:
+            return
+        if any(form.cleaned_data.get("mailbox") is None for form in self.kept_forms()):
+            return
+        super().clean()
 
     def item(self, form):
         cleaned = form.cleaned_data

@@ -20,7 +20,6 @@ from django.utils import timezone
 
 from accounts.models import Account
 from core.errors import ApplicationError, ValidationFailed
-
 from mailboxes.models import Mailbox, looks_like_address
 from mailboxes.services import mailbox_reenable
 
@@ -250,6 +249,9 @@ def _build_credentials(
             continue
         _apply_mailbox_settings(mailbox, data)
         _check(errors, mailbox, prefix=prefix, exclude=("account",), rename={"email": "from_email"})
+        if mailbox._state.adding and not mailbox.is_oauth2 and not mailbox.smtp_password:
+            # A mailbox the account has no other way to sign in with; an existing one keeps its password.
+            errors.setdefault(f"{prefix}smtp_password", []).append("This field is required.")
         mailboxes.register_address(mailbox)
         if id(mailbox) in used_by:
             errors.setdefault(f"{prefix}mailbox_id", []).append(
@@ -259,7 +261,7 @@ def _build_credentials(
         credential.mailbox = mailbox
         _check(errors, credential, prefix=prefix, exclude=("campaign", "mailbox"))
         built.append(credential)
-    if not built and not errors:
+    if not credentials:  # not `errors`: it holds the other lists' problems too
         errors.setdefault("smtp_credentials", []).append("At least one SMTP credential is required.")
     return built, list(mailboxes.by_id.values())
 
@@ -397,8 +399,8 @@ def campaign_update(
     one of the campaign's steps (credentials) changes it, an item without one
     adds one, and a stored one left out is deleted, with what hangs on it (a
     deleted step's scheduled sends; a deleted credential's day counters). A
-    stored credential's `smtp_password` and `imap_password` change only when
-    the item has them. Raises `ValidationFailed` (nothing written) with every
+    mailbox's `smtp_password` and `imap_password` change only when an item
+    naming it has them. Raises `ValidationFailed` (nothing written) with every
     problem found, keyed by path (module docstring).
     """
     if smtp_credentials is not None:
@@ -516,16 +518,13 @@ def campaign_require_complete(*, steps: list[SequenceStep], credentials: list[Sm
         )
     unready = [c for c in credentials if not c.mailbox.is_ready]
     if unready:
-        named = "; ".join(
-            f'SMTP credential "{c}" ({c.pk}) is not ready: {c.mailbox.not_ready_reason}' for c in unready
-        )
+        named = "; ".join(f'SMTP credential "{c}" ({c.pk}) is not ready: {c.mailbox.not_ready_reason}' for c in unready)
         raise ApplicationError(
             named,
             code="campaign_incomplete",
             details={
                 "smtp_credentials": [
-                    {"id": str(c.pk), "label": c.label, "not_ready_reason": c.mailbox.not_ready_reason}
-                    for c in unready
+                    {"id": str(c.pk), "label": c.label, "not_ready_reason": c.mailbox.not_ready_reason} for c in unready
                 ]
             },
         )

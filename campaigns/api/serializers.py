@@ -117,8 +117,10 @@ class SmtpCredentialInputSerializer(FlatErrorsInputSerializer):
         required=False, allow_blank=True, allow_null=True, write_only=True, trim_whitespace=False
     )
 
-    # Without `mailbox_id` (and, in an update list, without the `id` of a stored credential) these make the mailbox.
-    required_for_new = ("smtp_host", "smtp_port", "smtp_username", "smtp_password")
+    # Without `mailbox_id` (and, in an update list, without the `id` of a stored credential) these name and set
+    # the mailbox. Its password is required only when the account has no mailbox with the address yet, which
+    # the service knows (`campaigns.services._build_credentials`): an existing one keeps its secrets.
+    required_for_new = ("smtp_host", "smtp_port", "smtp_username")
 
     def validate(self, attrs):
         if attrs.get("mailbox_id") is None and attrs.get("id") is None:

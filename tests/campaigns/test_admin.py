@@ -3,6 +3,10 @@
 The forms check with the services' own check and the admin saves through
 `campaign_create` / `campaign_update`, so refusals are the API's, shown on
 the page next to the field they are about.
+
+A campaign's credentials choose one of its account's mailboxes (with a
+label and this campaign's own daily cap); the mailbox's settings and
+passwords are edited on the mailbox's page (tests/mailboxes/test_admin.py).
 """
 
 import copy
@@ -16,7 +20,9 @@ from django.db import connection
 import campaigns.admin
 from campaigns.models import Campaign, Outreach, SequenceStep, SmtpCredential
 from campaigns.services import campaign_update, outreach_create
+from mailboxes.models import Mailbox
 from mailing.models import ScheduledSend
+from tests.mailboxes.factories import MailboxFactory
 
 from .conftest import SEED_PAYLOAD
 from .factories import CampaignFactory, SequenceStepFactory, SmtpCredentialFactory, enroll
@@ -50,8 +56,13 @@ def campaign(owner):
 
 def _stored_ciphertexts():
     with connection.cursor() as cursor:
-        cursor.execute("SELECT smtp_password, imap_password FROM campaigns_smtpcredential")
+        cursor.execute("SELECT smtp_password, imap_password FROM mailboxes_mailbox")
         return [value for row in cursor.fetchall() for value in row if value]
+
+
+def _secrets(mailbox):
+    mailbox.refresh_from_db()
+    return (mailbox.smtp_password, mailbox.imap_password)
 
 
 def _change_form_data(campaign, **credential_changes):
@@ -82,19 +93,9 @@ def _change_form_data(campaign, **credential_changes):
     fields = {
         "id": credential.pk,
         "campaign": campaign.pk,
+        "mailbox": credential.mailbox_id,
         "label": credential.label,
-        "from_email": credential.from_email,
-        "from_name": credential.from_name,
-        "daily_limit": credential.daily_limit,
-        "smtp_host": credential.smtp_host,
-        "smtp_port": credential.smtp_port,
-        "smtp_security": credential.smtp_security,
-        "smtp_username": credential.smtp_username,
-        "new_smtp_password": "",
-        "imap_host": credential.imap_host,
-        "imap_port": credential.imap_port or "",
-        "imap_username": credential.imap_username,
-        "new_imap_password": "",
+        "campaign_daily_limit": credential.campaign_daily_limit or "",
         **credential_changes,
     }
     data.update({f"smtp_credentials-0-{key}": value for key, value in fields.items()})
@@ -109,24 +110,29 @@ def test_change_page_shows_stats_and_never_a_secret(staff_client, campaign):
     assert "SECRET" not in html
     for ciphertext in _stored_ciphertexts():
         assert ciphertext not in html
-    assert 'name="smtp_credentials-0-new_smtp_password"' in html
+    # The credential chooses a mailbox; its passwords are edited on the mailbox's page only.
+    assert 'name="smtp_credentials-0-mailbox"' in html and 'name="smtp_credentials-0-campaign_daily_limit"' in html
+    assert "new_smtp_password" not in html and "new_imap_password" not in html and 'type="password"' not in html
+    assert "Enabled, 200 a day" in html  # the mailbox's state beside its row
 
 
-def test_a_blank_password_field_keeps_the_stored_secret(staff_client, campaign):
-    data = _change_form_data(campaign, label="Renamed")
+def test_changing_the_label_and_the_cap_keeps_the_mailbox_and_its_secrets(staff_client, campaign):
+    credential = SmtpCredential.objects.get(campaign=campaign)
+    data = _change_form_data(campaign, label="Renamed", campaign_daily_limit=25)
     response = staff_client.post(f"/admin/campaigns/campaign/{campaign.pk}/change/", data)
     assert response.status_code == 302, response.context["errors"] if response.context else response
-    credential = SmtpCredential.objects.get(campaign=campaign)
-    assert credential.label == "Renamed"
-    assert credential.smtp_password == "smtp-SECRET-value"
-    assert credential.imap_password == "imap-SECRET-value"
+    changed = SmtpCredential.objects.get(campaign=campaign)
+    assert (changed.pk, changed.mailbox_id) == (credential.pk, credential.mailbox_id)
+    assert (changed.label, changed.campaign_daily_limit) == ("Renamed", 25)
+    assert _secrets(changed.mailbox) == ("smtp-SECRET-value", "imap-SECRET-value")
+    assert changed.mailbox.daily_limit == 200  # the mailbox's shared limit is not the campaign's cap
 
 
-def test_a_filled_password_field_replaces_the_secret(staff_client, campaign):
+def test_a_posted_password_field_changes_nothing_the_campaign_page_has_none(staff_client, campaign):
     data = _change_form_data(campaign, new_smtp_password="rotated-pw", new_imap_password="rotated-imap")
     assert staff_client.post(f"/admin/campaigns/campaign/{campaign.pk}/change/", data).status_code == 302
-    credential = SmtpCredential.objects.get(campaign=campaign)
-    assert (credential.smtp_password, credential.imap_password) == ("rotated-pw", "rotated-imap")
+    mailbox = SmtpCredential.objects.get(campaign=campaign).mailbox
+    assert _secrets(mailbox) == ("smtp-SECRET-value", "imap-SECRET-value")
 
 
 def test_the_admin_refuses_an_unknown_merge_tag(staff_client, campaign):
@@ -184,21 +190,26 @@ def test_outreach_admin_adds_changes_and_deletes_through_the_services(staff_clie
 
 ADD_URL = "/admin/campaigns/campaign/add/"
 STEP = {"position": 1, "delay_minutes": 0, "subject": "Hi {{first_name}}", "body_html": "<p>Hello</p>", "body_text": ""}
-CREDENTIAL = {
-    "label": "Primary",
-    "from_email": "",
-    "from_name": "",
-    "daily_limit": 200,
-    "smtp_host": "smtp.example.com",
-    "smtp_port": 587,
-    "smtp_security": "",
-    "smtp_username": "sales@example.com",
-    "new_smtp_password": "typed-SECRET-pw",
-    "imap_host": "",
-    "imap_port": "",
-    "imap_username": "",
-    "new_imap_password": "",
-}
+EMPTY_CREDENTIAL = {"mailbox": "", "label": "", "campaign_daily_limit": ""}
+
+
+def _credential_row(mailbox, **changes):
+    """An inline row choosing `mailbox`, as the operator fills it in."""
+    return {"mailbox": mailbox.pk, "label": "Primary", "campaign_daily_limit": "", **changes}
+
+
+@pytest.fixture
+def mailbox(owner):
+    """The account's mailbox an operator chooses on the campaign page (made on the mailbox's own page)."""
+    return MailboxFactory(
+        account=owner,
+        email="sales@example.com",
+        smtp_username="sales@example.com",
+        smtp_password="typed-SECRET-pw",
+        imap_host="imap.example.com",
+        imap_username="sales@example.com",
+        imap_password="imap-typed-SECRET",
+    )
 
 
 def _inline(prefix, rows, *, initial=0):
@@ -213,7 +224,7 @@ def _inline(prefix, rows, *, initial=0):
     return data
 
 
-def _add_form_data(account, *, steps=(STEP,), credentials=(CREDENTIAL,), **campaign):
+def _add_form_data(account, *, steps=(STEP,), credentials, **campaign):
     data = {
         "account": account.pk,
         "name": "From the admin",
@@ -253,12 +264,16 @@ def _api_details(api, **changes):
     return response.json()["error"]["details"]
 
 
-def test_an_operator_adds_a_campaign_with_its_steps_and_credentials_inline(staff_client, owner):
+def test_an_operator_adds_a_campaign_with_its_steps_and_credentials_inline(staff_client, owner, mailbox):
     page = staff_client.get(ADD_URL).content.decode()
-    assert 'name="sequence_steps-0-subject"' in page and 'name="smtp_credentials-0-new_smtp_password"' in page
+    assert 'name="sequence_steps-0-subject"' in page and 'name="smtp_credentials-0-mailbox"' in page
+    assert f'value="{mailbox.pk}"' in page and "sales@example.com (Owner Inc)" in page  # chosen with its account
+    assert "typed-SECRET" not in page
 
     second = {**STEP, "position": 2, "delay_minutes": 4320, "subject": "Re: Hi"}
-    response = staff_client.post(ADD_URL, {**_add_form_data(owner, steps=(STEP, second)), "_continue": "1"})
+    row = _credential_row(mailbox, campaign_daily_limit=40)
+    data = {**_add_form_data(owner, steps=(STEP, second), credentials=(row,)), "_continue": "1"}
+    response = staff_client.post(ADD_URL, data)
     assert response.status_code == 302, _page_errors(response)
 
     campaign = Campaign.objects.get(name="From the admin")
@@ -269,12 +284,13 @@ def test_an_operator_adds_a_campaign_with_its_steps_and_credentials_inline(staff
         (2, 4320, "Re: Hi"),
     ]
     credential = campaign.smtp_credentials.get()
-    # The service's defaults apply, as through the API: from_email from the username, starttls on 587.
-    assert (credential.from_email, credential.smtp_security) == ("sales@example.com", "starttls")
-    assert credential.smtp_password == "typed-SECRET-pw"
+    assert (credential.mailbox_id, credential.label, credential.campaign_daily_limit) == (mailbox.pk, "Primary", 40)
+    # The mailbox is used as it is: no copy, its secrets untouched.
+    assert Mailbox.objects.filter(account=owner).count() == 1
+    assert _secrets(mailbox) == ("typed-SECRET-pw", "imap-typed-SECRET")
     assert all("SECRET" not in value for value in _stored_ciphertexts())
     change_page = staff_client.get(f"/admin/campaigns/campaign/{campaign.pk}/change/").content.decode()
-    assert "typed-SECRET-pw" not in change_page
+    assert "typed-SECRET" not in change_page
     history = LogEntry.objects.get(object_id=str(campaign.pk)).get_change_message()
     assert "Added sequence step" in history and "Added SMTP credential" in history
 
@@ -282,8 +298,7 @@ def test_an_operator_adds_a_campaign_with_its_steps_and_credentials_inline(staff
 def test_adding_without_a_step_or_a_credential_shows_the_apis_messages_and_writes_nothing(staff_client, owner):
     # The add page's empty inline forms, left untouched, are no items at all.
     empty_step = {"position": "", "delay_minutes": 0, "subject": "", "body_html": "", "body_text": ""}
-    empty_credential = {**CREDENTIAL, **{key: "" for key in CREDENTIAL if key != "daily_limit"}}
-    response = staff_client.post(ADD_URL, _add_form_data(owner, steps=(empty_step,), credentials=(empty_credential,)))
+    response = staff_client.post(ADD_URL, _add_form_data(owner, steps=(empty_step,), credentials=(EMPTY_CREDENTIAL,)))
     errors = _page_errors(response)
     assert errors["sequence_steps"] == ["At least one sequence step is required."]
     assert errors["smtp_credentials"] == ["At least one SMTP credential is required."]
@@ -292,12 +307,12 @@ def test_adding_without_a_step_or_a_credential_shows_the_apis_messages_and_write
 
 
 @pytest.mark.parametrize("positions", [[1, 3], [1, 1], [2, 3]])
-def test_step_positions_are_refused_with_the_same_message_as_the_api(staff_client, api, owner, positions):
+def test_step_positions_are_refused_with_the_same_message_as_the_api(staff_client, api, owner, mailbox, positions):
     steps = [{**STEP, "position": p} for p in positions]
     api_steps = [{"position": p, "subject": "Hi", "body_html": "<p>x</p>"} for p in positions]
     (message,) = _api_details(api, sequence_steps=api_steps)["sequence_steps"]
 
-    response = staff_client.post(ADD_URL, _add_form_data(owner, steps=steps))
+    response = staff_client.post(ADD_URL, _add_form_data(owner, steps=steps, credentials=(_credential_row(mailbox),)))
     errors = _page_errors(response)
     assert errors["sequence_steps"] == [message]
     assert errors["sequence_steps[]"] == [{}, {}]
@@ -305,43 +320,89 @@ def test_step_positions_are_refused_with_the_same_message_as_the_api(staff_clien
     assert not Campaign.objects.exists()
 
 
-def test_a_credential_problem_is_shown_on_its_field_with_the_apis_message(staff_client, api, owner):
-    api_credential = {**SEED_PAYLOAD["campaign"]["smtp_credentials"][0], "from_email": "not-an-address"}
-    (message,) = _api_details(api, smtp_credentials=[api_credential])["smtp_credentials[0].from_email"]
+def test_another_accounts_mailbox_is_refused_on_its_field_with_the_apis_message(staff_client, api, owner, outsider):
+    theirs = MailboxFactory(account=outsider, smtp_password="their-SECRET-pw")
+    (message,) = _api_details(api, smtp_credentials=[{"mailbox_id": str(theirs.pk)}])["smtp_credentials[0].mailbox_id"]
 
-    response = staff_client.post(
-        ADD_URL, _add_form_data(owner, credentials=({**CREDENTIAL, "from_email": "not-an-address"},))
-    )
+    response = staff_client.post(ADD_URL, _add_form_data(owner, credentials=(_credential_row(theirs),)))
     errors = _page_errors(response)
-    assert errors["smtp_credentials[]"] == [{"from_email": [message]}]
+    assert errors["smtp_credentials[]"] == [{"mailbox": [message]}]
     assert errors["campaign"] == {} and errors["sequence_steps[]"] == [{}]
-    assert "typed-SECRET-pw" not in response.content.decode()  # a typed password is not echoed back
+    assert _shown(response, message)
+    assert "their-SECRET-pw" not in response.content.decode()
+    assert not Campaign.objects.exists() and not SmtpCredential.objects.exists()
+
+
+def test_a_campaign_cap_below_one_is_refused_on_its_field_with_the_apis_message(staff_client, api, owner, mailbox):
+    (message,) = _api_details(api, smtp_credentials=[{"mailbox_id": str(mailbox.pk), "campaign_daily_limit": 0}])[
+        "smtp_credentials[0].campaign_daily_limit"
+    ]
+    row = _credential_row(mailbox, campaign_daily_limit=0)
+    response = staff_client.post(ADD_URL, _add_form_data(owner, credentials=(row,)))
+    assert _page_errors(response)["smtp_credentials[]"] == [{"campaign_daily_limit": [message]}]
+    assert response.content.decode().count(htmllib.escape(message)) == 1
     assert not Campaign.objects.exists()
 
 
-def test_a_wait_range_problem_is_shown_once_on_its_field(staff_client, owner):
-    response = staff_client.post(ADD_URL, _add_form_data(owner, min_wait_seconds=500, max_wait_seconds=400))
+def test_two_rows_choosing_the_same_mailbox_are_refused_with_the_apis_message(staff_client, api, owner, mailbox):
+    same = {"mailbox_id": str(mailbox.pk)}
+    (message,) = _api_details(api, smtp_credentials=[same, same])["smtp_credentials[1].mailbox_id"]
+
+    rows = (_credential_row(mailbox), _credential_row(mailbox, label="Again"))
+    errors = _page_errors(staff_client.post(ADD_URL, _add_form_data(owner, credentials=rows)))
+    assert errors["smtp_credentials[]"] == [{}, {"mailbox": [message]}]
+    assert not Campaign.objects.exists()
+
+
+def test_a_wait_range_problem_is_shown_once_on_its_field(staff_client, owner, mailbox):
+    data = _add_form_data(owner, credentials=(_credential_row(mailbox),), min_wait_seconds=500, max_wait_seconds=400)
+    response = staff_client.post(ADD_URL, data)
     errors = _page_errors(response)
     assert errors["campaign"] == {"max_wait_seconds": ["Must be greater than or equal to min_wait_seconds."]}
     assert response.content.decode().count("Must be greater than or equal to min_wait_seconds.") == 1
     assert not Campaign.objects.exists()
 
 
-def test_another_accounts_outreach_is_refused_on_the_outreach_field(staff_client, owner, outsider):
+def test_another_accounts_outreach_is_refused_on_the_outreach_field(staff_client, owner, outsider, mailbox):
     theirs = outreach_create(account=outsider, name="Theirs")
-    response = staff_client.post(ADD_URL, _add_form_data(owner, outreach=theirs.pk))
+    response = staff_client.post(
+        ADD_URL, _add_form_data(owner, credentials=(_credential_row(mailbox),), outreach=theirs.pk)
+    )
     assert _page_errors(response)["campaign"] == {"outreach": ["No outreach with this id."]}
     assert not Campaign.objects.exists()
 
 
-def test_a_new_credential_without_a_password_is_refused_on_the_password_field(staff_client, campaign):
+def test_a_new_row_without_a_mailbox_is_refused_on_the_mailbox_field_alone(staff_client, campaign):
     data = _change_form_data(campaign)
-    new = {**CREDENTIAL, "smtp_username": "second@example.com", "new_smtp_password": ""}
-    data.update({f"smtp_credentials-1-{key}": value for key, value in new.items()})
+    data.update({f"smtp_credentials-1-{key}": value for key, value in {**EMPTY_CREDENTIAL, "label": "Second"}.items()})
     data["smtp_credentials-TOTAL_FORMS"] = 2
-    errors = _page_errors(staff_client.post(f"/admin/campaigns/campaign/{campaign.pk}/change/", data))
-    assert errors["smtp_credentials[]"] == [{}, {"new_smtp_password": ["This field cannot be blank."]}]
-    assert campaign.smtp_credentials.count() == 1
+    response = staff_client.post(f"/admin/campaigns/campaign/{campaign.pk}/change/", data)
+    errors = _page_errors(response)
+    # Only the missing choice: the page has no mailbox settings for anything else to be about.
+    assert errors["smtp_credentials[]"] == [{}, {"mailbox": ["This field is required."]}]
+    assert errors["smtp_credentials"] == []
+    assert campaign.smtp_credentials.count() == 1 and Mailbox.objects.count() == 1
+
+
+def test_a_new_row_adds_a_credential_on_another_mailbox_of_the_account(staff_client, campaign, owner):
+    other = MailboxFactory(account=owner)
+    data = _change_form_data(campaign)
+    data.update({f"smtp_credentials-1-{key}": value for key, value in _credential_row(other, label="Second").items()})
+    data["smtp_credentials-TOTAL_FORMS"] = 2
+    response = staff_client.post(f"/admin/campaigns/campaign/{campaign.pk}/change/", data)
+    assert response.status_code == 302, _page_errors(response)
+    (stored, added) = campaign.smtp_credentials.order_by("created_at")
+    assert (added.label, added.mailbox_id) == ("Second", other.pk)
+    assert stored.mailbox_id != other.pk
+    assert Mailbox.objects.count() == 2
+
+
+def test_adding_without_choosing_an_account_shows_the_field_and_writes_nothing(staff_client, owner, mailbox):
+    data = _add_form_data(owner, credentials=(_credential_row(mailbox),))
+    data["account"] = ""
+    errors = _page_errors(staff_client.post(ADD_URL, data))
+    assert errors["campaign"] == {"account": ["This field is required."]}
+    assert not Campaign.objects.exists()
 
 
 def test_swapping_two_steps_keeps_both_steps_and_what_is_scheduled_for_them(staff_client, campaign):
@@ -409,13 +470,19 @@ def test_deleting_the_only_credential_is_refused_on_the_page(staff_client, campa
     assert campaign.smtp_credentials.count() == 1
 
 
-def test_clearing_the_imap_password_keeps_the_smtp_one(staff_client, campaign):
-    data = _change_form_data(campaign, clear_imap_password="on")
-    response = staff_client.post(f"/admin/campaigns/campaign/{campaign.pk}/change/", data)
-    assert response.status_code == 302, _page_errors(response)
+def test_choosing_another_mailbox_keeps_the_credential_and_both_mailboxes_as_stored(staff_client, campaign, owner):
     credential = campaign.smtp_credentials.get()
-    assert (credential.smtp_password, credential.imap_password) == ("smtp-SECRET-value", "")
-    assert not credential.imap_configured
+    before = credential.mailbox
+    other = MailboxFactory(account=owner, smtp_password="other-SECRET", imap_password="other-imap-SECRET")
+    response = staff_client.post(
+        f"/admin/campaigns/campaign/{campaign.pk}/change/", _change_form_data(campaign, mailbox=other.pk)
+    )
+    assert response.status_code == 302, _page_errors(response)
+    changed = campaign.smtp_credentials.get()
+    assert (changed.pk, changed.mailbox_id) == (credential.pk, other.pk)  # its sends and stats keep their id
+    assert _secrets(before) == ("smtp-SECRET-value", "imap-SECRET-value")
+    assert _secrets(other) == ("other-SECRET", "other-imap-SECRET")
+    assert before.imap_configured  # the mailbox the campaign left is untouched, still the account's
 
 
 def test_a_refusal_at_save_time_writes_nothing_and_tells_the_operator(staff_client, campaign, owner, monkeypatch):

@@ -1,12 +1,23 @@
 import pytest
 
 from campaigns.models import Campaign, SequenceStep, SmtpCredential
+from mailboxes.models import Mailbox
 
 pytestmark = pytest.mark.django_db
 
 
 def _nothing_written():
-    return not Campaign.objects.exists() and not SequenceStep.objects.exists() and not SmtpCredential.objects.exists()
+    return (
+        not Campaign.objects.exists()
+        and not SequenceStep.objects.exists()
+        and not SmtpCredential.objects.exists()
+        and not Mailbox.objects.exists()
+    )
+
+
+def _mailbox(campaign_id):
+    """The mailbox the campaign's only credential sends through (the seed's settings live there)."""
+    return SmtpCredential.objects.select_related("mailbox").get(campaign_id=campaign_id).mailbox
 
 
 def _details(response):
@@ -210,25 +221,32 @@ def test_malformed_json_is_a_400_in_the_envelope(api):
 
 
 def test_smtp_security_defaults_from_the_port(api, payload):
+    # Another sending address: two items with the same one would name the same mailbox twice.
     second = dict(payload["campaign"]["smtp_credentials"][0], smtp_port=465, label="Implicit TLS")
+    second.update(smtp_username="ops@example.com", imap_username="ops@example.com")
     payload["campaign"]["smtp_credentials"].append(second)
-    campaign_id = api.post("/api/campaigns", payload, format="json").json()["id"]
-    security = dict(SmtpCredential.objects.filter(campaign_id=campaign_id).values_list("smtp_port", "smtp_security"))
+    response = api.post("/api/campaigns", payload, format="json")
+    assert response.status_code == 201, response.json()
+    security = dict(
+        SmtpCredential.objects.filter(campaign_id=response.json()["id"]).values_list(
+            "mailbox__smtp_port", "mailbox__smtp_security"
+        )
+    )
     assert security == {587: "starttls", 465: "ssl"}
 
 
 def test_from_email_defaults_to_an_address_like_username(api, payload):
     campaign_id = api.post("/api/campaigns", payload, format="json").json()["id"]
-    assert SmtpCredential.objects.get(campaign_id=campaign_id).from_email == "sales@example.com"
+    assert _mailbox(campaign_id).email == "sales@example.com"
 
 
 def test_without_a_sender_address_the_credential_is_accepted_but_not_ready(api, payload):
     payload["campaign"]["smtp_credentials"][0]["smtp_username"] = "api-user-42"
     campaign_id = api.post("/api/campaigns", payload, format="json").json()["id"]
-    assert SmtpCredential.objects.get(campaign_id=campaign_id).is_ready is False
+    assert _mailbox(campaign_id).is_ready is False
     payload["campaign"]["smtp_credentials"][0]["from_email"] = "team@example.com"
     campaign_id = api.post("/api/campaigns", payload, format="json").json()["id"]
-    assert SmtpCredential.objects.get(campaign_id=campaign_id).is_ready is True
+    assert _mailbox(campaign_id).is_ready is True
 
 
 def test_a_from_email_that_is_not_an_address_is_refused(api, payload):
@@ -240,7 +258,7 @@ def test_imap_fields_are_optional(api, payload):
     for key in ("imap_host", "imap_port", "imap_username", "imap_password"):
         del payload["campaign"]["smtp_credentials"][0][key]
     campaign_id = api.post("/api/campaigns", payload, format="json").json()["id"]
-    assert SmtpCredential.objects.get(campaign_id=campaign_id).imap_configured is False
+    assert _mailbox(campaign_id).imap_configured is False
 
 
 def test_passwords_are_encrypted_at_rest_and_never_echoed(api, payload):
@@ -249,12 +267,12 @@ def test_passwords_are_encrypted_at_rest_and_never_echoed(api, payload):
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute("SELECT smtp_password, imap_password FROM campaigns_smtpcredential")
+        cursor.execute("SELECT smtp_password, imap_password FROM mailboxes_mailbox")
         stored = cursor.fetchone()
     assert all("SECRET" not in value for value in stored)
-    credential = SmtpCredential.objects.get()
-    assert credential.smtp_password == "smtp-pa55-SECRET"
-    assert credential.imap_password == "imap-pa55-SECRET"
+    mailbox = Mailbox.objects.get()
+    assert mailbox.smtp_password == "smtp-pa55-SECRET"
+    assert mailbox.imap_password == "imap-pa55-SECRET"
     shown = api.get(f"/api/campaigns/{response.json()['id']}")
     assert "SECRET" not in shown.content.decode()
     assert shown.json()["smtp_credentials"][0]["imap_configured"] is True

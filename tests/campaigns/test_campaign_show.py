@@ -100,16 +100,24 @@ def test_credentials_report_sent_today_bounce_rate_and_state_without_secrets(api
     body = api.get(f"/api/campaigns/{seeded['campaign'].pk}").json()
     a, b = body["credentials"]
     assert a["id"] == str(seeded["a"].pk)
+    assert a["mailbox_id"] == str(seeded["a"].mailbox_id)
+    assert b["mailbox_id"] == str(seeded["b"].mailbox_id)
     assert (a["sent_today"], a["bounce_rate"], a["imap_configured"]) == (3, 20.0, False)
     assert a["disabled_at"] is not None
     assert a["disabled_reason"].startswith("Bounce rate")
     assert (b["sent_today"], b["bounce_rate"], b["imap_configured"]) == (2, 50.0, True)
+    # No other campaign uses these mailboxes: the mailbox's day is this campaign's.
+    assert (a["mailbox_sent_today"], b["mailbox_sent_today"]) == (3, 2)
+    assert (a["daily_limit"], a["campaign_daily_limit"]) == (200, None)
     assert set(a) == {
         "id",
+        "mailbox_id",
         "label",
         "from_email",
         "daily_limit",
+        "campaign_daily_limit",
         "sent_today",
+        "mailbox_sent_today",
         "bounce_rate",
         "disabled_at",
         "disabled_reason",
@@ -187,7 +195,7 @@ def test_a_failing_imap_mailbox_shows_in_the_credential_stats(api, seeded):
 
     retry_at = timezone.now() + datetime.timedelta(minutes=4)
     ImapSyncState.objects.create(
-        smtp_credential=seeded["b"],
+        mailbox=seeded["b"].mailbox,
         last_polled_at=timezone.now(),
         last_error="LOGIN failed: [AUTHENTICATIONFAILED] Authentication failed.",
         last_error_at=timezone.now(),

@@ -26,8 +26,17 @@ def _step(step, **changes):
 
 
 def _credential(credential, **changes):
-    fields = ("label", "smtp_host", "smtp_port", "smtp_username", "from_email", "daily_limit", "imap_host")
-    return {"id": credential.pk, **{name: getattr(credential, name) for name in fields}, **changes}
+    """The stored credential as an item: its label and its mailbox's settings (the seed's nested shape)."""
+    mailbox = credential.mailbox
+    settings = {
+        "smtp_host": mailbox.smtp_host,
+        "smtp_port": mailbox.smtp_port,
+        "smtp_username": mailbox.smtp_username,
+        "from_email": mailbox.email,
+        "daily_limit": mailbox.daily_limit,
+        "imap_host": mailbox.imap_host,
+    }
+    return {"id": credential.pk, "label": credential.label, **settings, **changes}
 
 
 def _refusal(**kwargs):
@@ -56,16 +65,21 @@ def test_listed_steps_are_changed_in_place_new_ones_added_and_the_rest_deleted(c
 
 def test_a_stored_credential_keeps_its_secrets_unless_the_item_has_them(campaign):
     credential = campaign.smtp_credentials.get()
+    mailbox = credential.mailbox
     campaign_update(campaign=campaign, data={}, smtp_credentials=[_credential(credential, label="Renamed")])
     credential.refresh_from_db()
-    assert (credential.label, credential.smtp_password, credential.imap_password) == ("Renamed", "smtp-pw", "")
+    mailbox.refresh_from_db()
+    assert credential.mailbox_id == mailbox.pk
+    assert (credential.label, mailbox.smtp_password, mailbox.imap_password) == ("Renamed", "smtp-pw", "")
 
     campaign_update(
         campaign=campaign, data={}, smtp_credentials=[_credential(credential, smtp_password="new", imap_password="i")]
     )
     credential.refresh_from_db()
-    assert (credential.smtp_password, credential.imap_password) == ("new", "i")
-    assert credential.imap_configured
+    mailbox.refresh_from_db()
+    assert credential.mailbox_id == mailbox.pk
+    assert (mailbox.smtp_password, mailbox.imap_password) == ("new", "i")
+    assert mailbox.imap_configured
 
 
 def test_a_new_credential_is_added_beside_the_stored_one(campaign):
@@ -73,7 +87,12 @@ def test_a_new_credential_is_added_beside_the_stored_one(campaign):
     new = {"smtp_host": "smtp.example.net", "smtp_port": 465, "smtp_username": "b@example.net", "smtp_password": "p"}
     campaign_update(campaign=campaign, data={}, smtp_credentials=[_credential(stored), new])
     added = campaign.smtp_credentials.exclude(pk=stored.pk).get()
-    assert (added.from_email, added.smtp_security, added.smtp_password) == ("b@example.net", "ssl", "p")
+    assert added.mailbox_id != stored.mailbox_id
+    assert (added.mailbox.email, added.mailbox.smtp_security, added.mailbox.smtp_password) == (
+        "b@example.net",
+        "ssl",
+        "p",
+    )
 
 
 def test_ids_must_be_the_campaigns_own_and_listed_once_and_nothing_is_written(campaign, owner):
@@ -96,7 +115,7 @@ def test_the_lists_follow_the_creation_rules(campaign):
     assert details == {"sequence_steps": ["Step positions must be unique and contiguous from 1 (1..2); got [1, 3]."]}
     details = _refusal(campaign=campaign, smtp_credentials=[_credential(credential, smtp_port=0)])
     assert details == {"smtp_credentials[0].smtp_port": ["Ensure this value is greater than or equal to 1."]}
-    assert campaign.smtp_credentials.get().smtp_port == 587
+    assert campaign.smtp_credentials.get().mailbox.smtp_port == 587
 
 
 def test_campaign_validate_checks_without_writing_or_changing_the_campaign(campaign):

@@ -105,8 +105,8 @@ def test_reenable_clears_disabled_at_and_the_reason(api, campaign):
     assert body["id"] == str(credential.pk)
     assert body["disabled_at"] is None and body["disabled_reason"] == ""
     assert "smtp_password" not in body
-    credential.refresh_from_db()
-    assert credential.disabled_at is None
+    credential.mailbox.refresh_from_db()
+    assert (credential.mailbox.disabled_at, credential.mailbox.disabled_reason) == (None, "")
     # re-enabling an enabled credential is harmless
     assert api.post(f"/api/campaigns/{campaign.pk}/smtp_credentials/{credential.pk}/reenable/").status_code == 200
 
@@ -117,7 +117,7 @@ def test_reenable_of_an_unknown_credential_or_one_of_another_campaign_is_a_404(a
         response = api.post(f"/api/campaigns/{campaign.pk}/smtp_credentials/{credential_id}/reenable")
         assert response.status_code == 404
         assert response.json()["error"]["code"] == "smtp_credential_not_found"
-    assert SmtpCredential.objects.get(pk=elsewhere.pk).disabled_at is not None
+    assert SmtpCredential.objects.get(pk=elsewhere.pk).mailbox.disabled_at is not None
 
 
 def test_reenable_in_another_accounts_campaign_is_campaign_not_found(outsider_api, campaign):
@@ -125,4 +125,4 @@ def test_reenable_in_another_accounts_campaign_is_campaign_not_found(outsider_ap
     response = outsider_api.post(f"/api/campaigns/{campaign.pk}/smtp_credentials/{credential.pk}/reenable")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "campaign_not_found"
-    assert SmtpCredential.objects.get(pk=credential.pk).disabled_at is not None
+    assert SmtpCredential.objects.get(pk=credential.pk).mailbox.disabled_at is not None

@@ -14,6 +14,7 @@ from campaigns.models import Campaign, SmtpCredential
 from contacts.importing import ImportRows
 from contacts.services import contact_import_create
 from enrollments.models import Enrollment
+from mailboxes.models import Mailbox
 from mailing.models import ScheduledSend
 from tests.campaigns.factories import CampaignFactory, SequenceStepFactory, SmtpCredentialFactory
 from tests.factories import ContactFactory
@@ -57,8 +58,8 @@ def test_the_create_payload_as_printed_is_accepted(api):
     response = api.post("/api/campaigns", _seed(CREATE), format="json")
     assert response.status_code == 201, response.json()
     assert response.json()["status"] == "pending"
-    credential = SmtpCredential.objects.get(campaign_id=response.json()["id"])
-    assert (credential.smtp_username, credential.from_email) == ("...", "")
+    credential = SmtpCredential.objects.select_related("mailbox").get(campaign_id=response.json()["id"])
+    assert (credential.mailbox.smtp_username, credential.mailbox.email) == ("...", "")
 
 
 def test_a_credential_without_a_sender_address_is_shown_not_ready_with_the_reason(api):
@@ -114,7 +115,7 @@ def test_test_send_refuses_the_seed_campaign_naming_the_credential(api):
 
 def test_setting_a_sender_address_makes_the_credential_ready(api, owner):
     campaign_id = _create_seed_campaign(api)
-    SmtpCredential.objects.filter(campaign_id=campaign_id).update(from_email="sales@example.com")
+    Mailbox.objects.filter(credentials__campaign_id=campaign_id).update(email="sales@example.com")
     body = api.get(f"/api/campaigns/{campaign_id}").json()
     assert body["smtp_credentials"][0]["ready"] is True
 

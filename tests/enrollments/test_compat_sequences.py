@@ -74,6 +74,7 @@ def test_the_seed_curl_with_x_api_key_lists_every_documented_field(owner, owner_
     _send(enrollment, step, "sent", sent_at=sent)
     reply = InboundMessage.objects.create(
         message_id="<r1@example.com>",
+        mailbox=credential.mailbox,
         smtp_credential=credential,
         enrollment=enrollment,
         kind="reply",
@@ -102,8 +103,8 @@ def test_the_seed_curl_with_x_api_key_lists_every_documented_field(owner, owner_
                 "last_name": "Lovelace",
                 "linkedin_url": "https://www.linkedin.com/in/ada",
             },
-            "mailbox": {
-                "id": str(credential.pk),
+            "mailbox": {  # the account's mailbox the credential sends through, not the campaign's use of it
+                "id": str(credential.mailbox_id),
                 "email": "jsmith@example.com",
                 "display_name": "J. Smith",
                 "is_paused": True,
@@ -196,6 +197,9 @@ def test_an_unknown_status_is_422_naming_it(api, campaign):
 def test_flags_mailbox_unauthorized_and_excluded(api, owner, campaign, step):
     credential = SmtpCredentialFactory(campaign=campaign)
     healthy = SmtpCredentialFactory(campaign=campaign)
+    # Another campaign sending through the same mailbox: its failed sign-in is the mailbox's.
+    other = CampaignFactory(account=owner, status="active")
+    sharing = enroll(other, credential=SmtpCredentialFactory(campaign=other, mailbox=credential.mailbox))
     failing = enroll(campaign, credential=credential)
     _send(failing, step, "scheduled", attempts=1, last_error="535 5.7.8 Authentication credentials invalid")
     fine = enroll(campaign, credential=healthy)
@@ -207,7 +211,10 @@ def test_flags_mailbox_unauthorized_and_excluded(api, owner, campaign, step):
     shown = {e["id"]: e for e in api.get(URL).json()["enrollments"]}
     assert shown[str(failing.uuid)]["mailbox"]["is_unauthorized"] is True
     assert shown[str(failing.uuid)]["mailbox"]["is_paused"] is False
+    assert shown[str(sharing.uuid)]["mailbox"] == shown[str(failing.uuid)]["mailbox"]
     assert shown[str(fine.uuid)]["mailbox"]["is_unauthorized"] is False
+    # without a from_name, the display name is the address
+    assert shown[str(fine.uuid)]["mailbox"]["display_name"] == healthy.mailbox.email
     assert shown[str(skipped.uuid)]["is_excluded"] is True
     assert shown[str(skipped.uuid)]["mailbox"] is None
     assert shown[str(skipped.uuid)]["reply_email_message"] is None
@@ -216,6 +223,7 @@ def test_flags_mailbox_unauthorized_and_excluded(api, owner, campaign, step):
     _send(failing, SequenceStepFactory(campaign=campaign, position=2), "sent", sent_at=timezone.now())
     shown = {e["id"]: e for e in api.get(URL).json()["enrollments"]}
     assert shown[str(failing.uuid)]["mailbox"]["is_unauthorized"] is False
+    assert shown[str(sharing.uuid)]["mailbox"]["is_unauthorized"] is False
 
 
 def test_filters_by_sequence_person_and_mailbox(api, owner, campaign):
@@ -226,7 +234,12 @@ def test_filters_by_sequence_person_and_mailbox(api, owner, campaign):
     c = enroll(other)
     assert _ids(api.get(URL, {"sequence_id": str(other.pk)})) == [str(b.uuid), str(c.uuid)]
     assert _ids(api.get(URL, {"person_id": str(a.contact.pk)})) == [str(a.uuid), str(b.uuid)]
-    assert _ids(api.get(URL, {"mailbox_id": str(credential.pk)})) == [str(a.uuid)]
+    assert _ids(api.get(URL, {"mailbox_id": str(credential.mailbox_id)})) == [str(a.uuid)]
+    # a credential's own id is not a mailbox's
+    assert _ids(api.get(URL, {"mailbox_id": str(credential.pk)})) == []
+    # the mailbox's enrollments in every campaign using it
+    d = enroll(other, credential=SmtpCredentialFactory(campaign=other, mailbox=credential.mailbox))
+    assert _ids(api.get(URL, {"mailbox_id": str(credential.mailbox_id)})) == [str(a.uuid), str(d.uuid)]
     assert _ids(api.get(URL, {"sequence_id": str(other.pk), "person_id": str(a.contact.pk)})) == [str(b.uuid)]
     assert _ids(api.get(URL, {"sequence_id": str(uuid.uuid4())})) == []
     # a person's enrollments page too
@@ -255,7 +268,7 @@ def test_another_accounts_ids_are_absent_and_its_enrollments_never_listed(api, o
     for name, value in (
         ("sequence_id", theirs_campaign.pk),
         ("person_id", theirs.contact.pk),
-        ("mailbox_id", theirs.smtp_credential_id),
+        ("mailbox_id", theirs.smtp_credential.mailbox_id),
     ):
         assert _ids(api.get(URL, {name: str(value)})) == []
 
@@ -374,6 +387,7 @@ def test_a_page_costs_the_same_queries_however_many_rows_and_nested_objects(
             _send(enrollment, SequenceStepFactory(campaign=other, position=1), "sent", sent_at=timezone.now())
             InboundMessage.objects.create(
                 message_id=f"<q{n}-{i}@example.com>",
+                mailbox=credential.mailbox,
                 smtp_credential=credential,
                 enrollment=enrollment,
                 kind="reply",
@@ -383,7 +397,7 @@ def test_a_page_costs_the_same_queries_however_many_rows_and_nested_objects(
 
     seed(2)
     api.get(URL)  # the key's first use
-    # key, campaigns, the page's keys, the page, replies, credentials' last attempts
+    # key, campaigns, the page's keys, the page, replies, mailboxes' last attempts
     with django_assert_num_queries(6):
         assert len(_ids(api.get(URL))) == 2
     seed(20)

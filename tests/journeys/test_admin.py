@@ -21,6 +21,7 @@ from journeys.models import Journey
 from journeys.services import journey_create, journey_turn_off, journey_turn_on
 from tests.campaigns.factories import CampaignFactory, enroll
 from tests.factories import ContactFactory
+from tests.mailboxes.factories import MailboxFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -123,16 +124,20 @@ def test_the_change_page_shows_steps_credentials_and_counts_never_a_secret(staff
     response = staff_client.get(f"{JOURNEYS}{journey.pk}/change/")
     assert response.status_code == 200
     page = response.content.decode()
-    assert 'name="sequence_steps-0-subject"' in page and 'name="smtp_credentials-0-new_smtp_password"' in page
+    # The credential chooses a mailbox; its passwords are edited on the mailbox's page only.
+    assert 'name="sequence_steps-0-subject"' in page and 'name="smtp_credentials-0-mailbox"' in page
+    assert 'type="password"' not in page
     assert "Active: 1 · completed: 1 · exited: 2" in htmllib.unescape(page)
     assert f"{ENROLLMENTS}?journey={journey.pk}" in page
     assert "SECRET" not in page
 
 
 def test_an_operator_adds_a_journey_with_a_step_and_a_credential(staff_client, owner):
+    mailbox = MailboxFactory(account=owner, smtp_username="sales@example.com", smtp_password="typed-pw")
     add = f"{JOURNEYS}add/"
     page = staff_client.get(add).content.decode()
     assert 'name="sequence_steps-0-subject"' in page and 'name="outreach"' not in page
+    assert 'name="smtp_credentials-0-mailbox"' in page and "typed-pw" not in page
     data = {
         "account": owner.pk,
         "name": "From the admin",
@@ -141,10 +146,7 @@ def test_an_operator_adds_a_journey_with_a_step_and_a_credential(staff_client, o
         "bounce_rate_threshold": 8.0,
         "_continue": "1",
         **_inline("sequence_steps", [{**STEP, "body_text": "", "delay_minutes": 60}]),
-        **_inline(
-            "smtp_credentials",
-            [{**{k: v for k, v in CREDENTIAL.items() if k != "smtp_password"}, "new_smtp_password": "typed-pw"}],
-        ),
+        **_inline("smtp_credentials", [{"mailbox": mailbox.pk, "label": "Primary", "campaign_daily_limit": 30}]),
     }
     response = staff_client.post(add, data)
     assert response.status_code == 302, response.context["errors"] if response.context else response
@@ -154,10 +156,14 @@ def test_an_operator_adds_a_journey_with_a_step_and_a_credential(staff_client, o
     assert (journey.account, journey.kind, journey.state) == (owner, Campaign.Kind.JOURNEY, "draft")
     assert [(s.position, s.delay_minutes) for s in journey.sequence_steps.all()] == [(1, 60)]
     credential = journey.smtp_credentials.get()
-    assert (credential.smtp_username, credential.smtp_password) == ("sales@example.com", "typed-pw")
+    assert (credential.mailbox_id, credential.label, credential.campaign_daily_limit) == (mailbox.pk, "Primary", 30)
+    assert list(owner.mailboxes.all()) == [mailbox]  # used as it is, not copied
+    mailbox.refresh_from_db()
+    assert (mailbox.smtp_username, mailbox.smtp_password) == ("sales@example.com", "typed-pw")
 
 
 def test_adding_without_a_step_shows_the_apis_message_and_writes_nothing(staff_client, owner):
+    mailbox = MailboxFactory(account=owner)
     empty_step = {"position": "", "delay_minutes": 0, "subject": "", "body_html": "", "body_text": ""}
     data = {
         "account": owner.pk,
@@ -166,7 +172,7 @@ def test_adding_without_a_step_shows_the_apis_message_and_writes_nothing(staff_c
         "max_wait_seconds": 60,
         "bounce_rate_threshold": 8.0,
         **_inline("sequence_steps", [empty_step]),
-        **_inline("smtp_credentials", [{**CREDENTIAL, "new_smtp_password": "pw"}]),
+        **_inline("smtp_credentials", [{"mailbox": mailbox.pk, "label": "Primary"}]),
     }
     response = staff_client.post(f"{JOURNEYS}add/", data)
     assert response.status_code == 200

@@ -194,8 +194,8 @@ def test_a_reply_found_over_imap_exits_the_enrollment_and_cancels_its_next_step(
     assert first.status == "sent" and first.message_id
 
     dovecot.deliver(mail.reply(lead, in_reply_to=first.message_id, subject="Re: Welcome, Lead"))
-    credential = SmtpCredential.objects.select_related("campaign").get(campaign=journey)
-    assert ReplyDetectionJob(credential).run().replies == 1
+    credential = SmtpCredential.objects.select_related("mailbox").get(campaign=journey)
+    assert ReplyDetectionJob(credential.mailbox).run().replies == 1  # one poll of the journey's mailbox
 
     enrollment = _enrollment(journey, lead)
     assert (enrollment.journey_status, enrollment.exit_reason) == ("exited", "replied")

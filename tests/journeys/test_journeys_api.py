@@ -120,7 +120,9 @@ def test_create_answers_201_with_the_draft_journey_its_steps_and_credentials_wit
     assert credential["smtp_security"] == "starttls"
     journey = Journey.objects.get(pk=body["id"])
     assert journey.kind == Campaign.Kind.JOURNEY and journey.state == "draft"
-    assert SmtpCredential.objects.get(campaign=journey).smtp_password == SMTP_SECRET  # stored, never shown
+    stored = SmtpCredential.objects.select_related("mailbox").get(campaign=journey)
+    assert credential["mailbox_id"] == str(stored.mailbox_id)
+    assert (stored.mailbox.smtp_password, stored.mailbox.imap_password) == (SMTP_SECRET, IMAP_SECRET)  # never shown
 
 
 def test_create_takes_the_options(api):
@@ -341,8 +343,13 @@ def test_patch_replaces_the_credentials_and_a_listed_one_keeps_its_passwords(api
     shown = response.json()["smtp_credentials"]
     assert [(c["label"], c["daily_limit"]) for c in shown] == [("Renamed", 50), ("Second", 150)]
     assert SMTP_SECRET not in response.content.decode()
-    kept = SmtpCredential.objects.get(pk=stored["id"])
-    assert (kept.smtp_password, kept.imap_password, kept.smtp_host) == (SMTP_SECRET, IMAP_SECRET, "smtp.example.com")
+    kept = SmtpCredential.objects.select_related("mailbox").get(pk=stored["id"])
+    assert str(kept.mailbox_id) == stored["mailbox_id"] == shown[0]["mailbox_id"]
+    assert (kept.mailbox.smtp_password, kept.mailbox.imap_password, kept.mailbox.smtp_host) == (
+        SMTP_SECRET,
+        IMAP_SECRET,
+        "smtp.example.com",
+    )
 
 
 @pytest.mark.parametrize(

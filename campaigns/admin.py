@@ -46,6 +46,12 @@ class SmtpCredentialInline(FirstOneOnAddMixin, admin.TabularInline):
     verbose_name = "mailbox"
     verbose_name_plural = "Mailboxes (SMTP credentials)"
 
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        if obj is not None:
+            formset.form = type(formset.form.__name__, (formset.form,), {"account_id": obj.account_id})
+        return formset
+
     @admin.display(description="Mailbox state")
     def mailbox_state(self, obj):
         if not obj or not obj.pk:

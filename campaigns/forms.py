@@ -158,9 +158,16 @@ class SmtpCredentialForm(forms.ModelForm):
         fields = ("mailbox", "label", "campaign_daily_limit")
         field_classes = {"mailbox": MailboxChoiceField}
 
+    # Set by the inline for a stored campaign (`SmtpCredentialInline.get_formset`): only its account's
+    # mailboxes are offered. On the add page the account is not chosen yet; the service refuses another's.
+    account_id = None
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["mailbox"].queryset = Mailbox.objects.select_related("account").order_by("email")
+        mailboxes = Mailbox.objects.select_related("account").order_by("email")
+        if self.account_id is not None:
+            mailboxes = mailboxes.filter(account_id=self.account_id)
+        self.fields["mailbox"].queryset = mailboxes
 
 
 class SmtpCredentialFormSet(ServiceCheckedFormSet):

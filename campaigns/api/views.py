@@ -219,8 +219,8 @@ class CampaignViewSet(mixins.ListModelMixin, AccountScopedViewSet):
 
     @extend_schema(
         summary="Re-enable an SMTP credential",
-        description="Clears `disabled_at` (and the reason) of the credential's mailbox: it is back in rotation for every "
-        "campaign and journey using it.",
+        description="Clears `disabled_at` (and the reason) of the credential's mailbox: it is back in rotation "
+        "for every campaign and journey using it.",
         request=None,
         responses={
             200: SmtpCredentialSerializer,

@@ -503,3 +503,15 @@ def test_a_refusal_at_save_time_writes_nothing_and_tells_the_operator(staff_clie
     assert (campaign.name, campaign.outreach_id) == ("Admin campaign", None)
     assert campaign.smtp_credentials.get().label != "Renamed"
     assert Outreach.objects.filter(pk=outreach.pk).exists()  # the view's transaction rolled back
+
+
+def test_the_change_page_offers_only_the_campaigns_accounts_mailboxes(staff_client, owner, outsider):
+    campaign = CampaignFactory(account=owner)
+    mine = MailboxFactory(account=owner, email="mine@acme.test", smtp_username="mine@acme.test")
+    SmtpCredentialFactory(campaign=campaign, mailbox=mine)
+    MailboxFactory(account=outsider, email="theirs@other.test", smtp_username="theirs@other.test")
+
+    page = staff_client.get(f"/admin/campaigns/campaign/{campaign.pk}/change/").content.decode()
+
+    assert "mine@acme.test" in page
+    assert "theirs@other.test" not in page

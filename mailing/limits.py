@@ -218,17 +218,19 @@ def limits_release(*, credential_id: Any, account_id: Any, day: datetime.date, f
 def count_outcome(*, credential_id: Any, day: datetime.date, sent: int = 0, bounced: int = 0) -> None:
     """Add messages the server took (`sent`) or refused with a 5xx (`bounced`) to the day's counters.
 
-    Counted on the campaign's row and on its mailbox's (the mailbox's health, over every campaign).
-    The day's rows are created when missing: a message reserved before midnight may be counted after it.
+    Counted on its mailbox's row (the mailbox's health, over every campaign) and on the campaign's,
+    in the order the reservations lock them (mailbox day, then credential day), so a worker counting
+    and another reserving never wait on each other in a cycle. The day's rows are created when
+    missing: a message reserved before midnight may be counted after it.
     """
     counted = {"sent": F("sent") + sent, "bounced": F("bounced") + bounced}
-    rows = SmtpCredentialDay.objects.filter(smtp_credential_id=credential_id, day=day)
-    if not rows.update(**counted):
-        _credential_day_ensure(credential_id, day)
-        rows.update(**counted)
     mailbox_id = _mailbox_of(credential_id)
     if mailbox_id is not None:
         mailbox_rows = MailboxDay.objects.filter(mailbox_id=mailbox_id, day=day)
         if not mailbox_rows.update(**counted):
             _mailbox_day_ensure(mailbox_id, day)
             mailbox_rows.update(**counted)
+    rows = SmtpCredentialDay.objects.filter(smtp_credential_id=credential_id, day=day)
+    if not rows.update(**counted):
+        _credential_day_ensure(credential_id, day)
+        rows.update(**counted)

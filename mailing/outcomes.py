@@ -118,7 +118,8 @@ RETURNING enrollment_id, sent_at, smtp_credential_id,
     (SELECT s.position FROM campaigns_sequencestep s WHERE s.id = mailing_scheduledsend.step_id),
     (SELECT max(s.position) FROM mailing_scheduledsend own JOIN campaigns_sequencestep s ON s.id = own.step_id
      WHERE own.enrollment_id = mailing_scheduledsend.enrollment_id),
-    (SELECT c.account_id FROM campaigns_campaign c WHERE c.id = mailing_scheduledsend.campaign_id)
+    (SELECT c.account_id FROM campaigns_campaign c WHERE c.id = mailing_scheduledsend.campaign_id),
+    (SELECT k.mailbox_id FROM campaigns_smtpcredential k WHERE k.id = mailing_scheduledsend.smtp_credential_id)
 """
 
 
@@ -162,24 +163,26 @@ def _apply_sent(claimed: str, params: dict[str, Any]) -> int:
         if not rows:
             return 0
         by_credential: dict[Any, dict[int, datetime.datetime]] = {}
-        for enrollment, sent_at, credential, position, _, _ in rows:
+        for enrollment, sent_at, credential, position, _, _, _ in rows:
             if position == 1:
                 by_credential.setdefault(credential, {})[enrollment] = sent_at
         for credential, at_by_id in by_credential.items():
             enrollments_transition(to=Enrollment.Status.SENT, at_by_id=at_by_id, smtp_credential_id=credential, step=1)
         enrollments_complete(
-            at_by_id={enrollment: sent_at for enrollment, sent_at, _, position, last, _ in rows if position == last}
+            at_by_id={enrollment: sent_at for enrollment, sent_at, _, position, last, _, _ in rows if position == last}
         )
         zones = {
             account.pk: limits.account_zone(account)
             for account in Account.objects.filter(pk__in={row[5] for row in rows})
         }
         days = Counter(
-            (credential, limits.local_day(zones[account], sent_at))
-            for _, sent_at, credential, _, _, account in rows
+            (str(mailbox), str(credential), limits.local_day(zones[account], sent_at))
+            for _, sent_at, credential, _, _, account, mailbox in rows
             if credential is not None  # a credential deleted since: nothing left to count on
         )
-        for (credential, day), count in days.items():
+        # In one order (mailbox, credential, day) whoever counts, so that two transactions counting
+        # for credentials that share mailboxes lock the day rows in the same order (no deadlock).
+        for (_, credential, day), count in sorted(days.items()):
             limits.count_outcome(credential_id=credential, day=day, sent=count)
     return len(rows)
 
@@ -319,7 +322,7 @@ def record(batch: list[Outcome], *, credential: SmtpCredential, worker: str) -> 
     with transaction.atomic():
         for outcome in batch:
             _HANDLERS[outcome.kind](outcome, shared)
-        for day, bounced in shared.bounced.items():
+        for day, bounced in sorted(shared.bounced.items()):  # days in one order, as `_apply_sent` does
             limits.count_outcome(credential_id=credential.pk, day=day, bounced=bounced)
     if shared.credential_disabled:
         credential.mailbox.refresh_from_db(fields=["disabled_at"])

@@ -164,11 +164,13 @@ SENDING = DEMO.replace(
 )
 SENT = """
 from enrollments.models import Enrollment
+from mailboxes.models import MailboxDay
 from mailing.models import ScheduledSend, SmtpCredentialDay
 from webhooks.models import WebhookEvent
 print("STATE", sorted(Enrollment.objects.values_list("status", flat=True)),
       sorted(ScheduledSend.objects.values_list("status", "outcome_pending")),
       list(SmtpCredentialDay.objects.values_list("reserved", "sent")),
+      list(MailboxDay.objects.values_list("reserved", "sent")),
       sorted(WebhookEvent.objects.values_list("type", flat=True)))
 """
 
@@ -216,6 +218,6 @@ def test_a_campaign_goes_out_to_the_mail_folder_as_make_run_sends_it(bare_env, t
     assert len(delivered) == 1
     assert b"Subject: Hi there" in delivered[0].read_bytes()
     assert (
-        "STATE ['pending', 'sent'] [('sent', False)] [(1, 1)] ['enrollment.completed', 'enrollment.sent']"
+        "STATE ['pending', 'sent'] [('sent', False)] [(1, 1)] [(1, 1)] ['enrollment.completed', 'enrollment.sent']"
         in state.stdout
     ), state.stdout

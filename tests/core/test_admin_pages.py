@@ -42,6 +42,7 @@ ADD_PAGE = {
     "ContactList": 200,
     "Campaign": 200,
     "Outreach": 200,
+    "Mailbox": 200,
     "Enrollment": 403,
     "Journey": 200,
     "JourneyEnrollment": 403,

@@ -42,7 +42,7 @@ def test_the_account_page_shows_the_webhook_url_and_keeps_the_authorization_writ
 
 def test_inbound_lists_load_and_a_failing_mailbox_shows_its_error(admin_client, imap_credential_without_server):
     ImapSyncState.objects.create(
-        smtp_credential=imap_credential_without_server, last_error="IMAP login failed: bad password"
+        mailbox=imap_credential_without_server.mailbox, last_error="IMAP login failed: bad password"
     )
     for path in ("inboundmessage", "providerevent", "trackingevent", "imapsyncstate"):
         response = admin_client.get(f"/admin/inbound/{path}/")

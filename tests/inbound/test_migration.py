@@ -52,6 +52,10 @@ def test_moving_the_models_to_inbound_keeps_every_row_and_content_type(request, 
     assert InboundMessage.objects.get().message_id == "<reply@example.org>"
     assert ProviderEvent.objects.get().idempotency_key == "k1"
     assert ImapSyncState.objects.get().last_uid == 42
+    # and, read per mailbox since, both belong to the credential's mailbox
+    credential.refresh_from_db()
+    assert InboundMessage.objects.get().mailbox_id == credential.mailbox_id
+    assert ImapSyncState.objects.get().mailbox_id == credential.mailbox_id
     tables = set(connection.introspection.table_names())
     assert {
         "inbound_trackingevent",

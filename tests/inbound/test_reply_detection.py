@@ -5,10 +5,10 @@ import datetime
 import pytest
 from django.utils import timezone
 
-from campaigns.models import SmtpCredential
-from inbound.imap import ReplyDetectionJob, credentials_due_for_poll
+from inbound.imap import ReplyDetectionJob, mailboxes_due_for_poll
 from inbound.models import ImapSyncState, InboundMessage
 from inbound.tasks import poll_imap_mailboxes_task
+from mailboxes.models import Mailbox
 from mailing.models import ScheduledSend
 
 from . import mail
@@ -19,7 +19,8 @@ pytestmark = pytest.mark.django_db(transaction=False)
 
 
 def poll(credential):
-    return ReplyDetectionJob(SmtpCredential.objects.select_related("campaign").get(pk=credential.pk)).run()
+    """One poll of the credential's mailbox, read afresh from the database."""
+    return ReplyDetectionJob(Mailbox.objects.get(pk=credential.mailbox_id)).run()
 
 
 @pytest.fixture
@@ -47,6 +48,7 @@ def test_a_reply_naming_our_message_id_marks_the_enrollment_replied_and_stops_la
         True,
         enrollment.pk,
     )
+    assert (stored.mailbox_id, stored.smtp_credential_id) == (imap_credential.mailbox_id, imap_credential.pk)
     assert stored.snippet == "Sounds good, call me."  # the quoted original is left out
     assert stored.subject == "Re: Quick question" and stored.from_email == "someone-else@example.net"
 
@@ -170,7 +172,7 @@ def test_a_second_poll_fetches_only_new_mail_and_counts_nothing_twice(dovecot, i
 
     assert (first.scanned, first.replies) == (1, 1)
     assert (second.scanned, second.bodies, second.replies) == (0, 0, 0)
-    state = ImapSyncState.objects.get(smtp_credential=imap_credential)
+    state = ImapSyncState.objects.get(mailbox=imap_credential.mailbox)
     assert state.last_uid == 1 and state.uidvalidity
 
     # Even a forced full re-read stores and counts nothing again.
@@ -186,13 +188,13 @@ def test_a_uidvalidity_change_resyncs_without_counting_twice(dovecot, imap_crede
     other, other_sends = sent_enrollment(campaign, imap_credential, email="second@example.org")
     dovecot.deliver(mail.reply("lead@example.org", in_reply_to=sends[0].message_id))
     poll(imap_credential)
-    before = ImapSyncState.objects.get(smtp_credential=imap_credential).uidvalidity
+    before = ImapSyncState.objects.get(mailbox=imap_credential.mailbox).uidvalidity
 
     dovecot.reset_uidvalidity()
     dovecot.deliver(mail.reply("second@example.org", in_reply_to=other_sends[0].message_id))
     result = poll(imap_credential)
 
-    state = ImapSyncState.objects.get(smtp_credential=imap_credential)
+    state = ImapSyncState.objects.get(mailbox=imap_credential.mailbox)
     assert result.resynced and state.uidvalidity != before
     assert (result.scanned, result.replies, result.duplicates) == (2, 1, 1)
     other.refresh_from_db()
@@ -201,18 +203,19 @@ def test_a_uidvalidity_change_resyncs_without_counting_twice(dovecot, imap_crede
 
 
 def test_a_login_failure_is_recorded_and_retried_with_backoff(dovecot, imap_credential, lead):
-    SmtpCredential.objects.filter(pk=imap_credential.pk).update(imap_password="wrong")  # stored encrypted
-    imap_credential.imap_password = "wrong"
-    imap_credential.save()
+    mailbox = imap_credential.mailbox
+    Mailbox.objects.filter(pk=mailbox.pk).update(imap_password="wrong")  # stored encrypted
+    mailbox.imap_password = "wrong"
+    mailbox.save()
 
     result = poll(imap_credential)
 
     assert not result.ok and "login failed" in result.error.lower()
-    state = ImapSyncState.objects.get(smtp_credential=imap_credential)
+    state = ImapSyncState.objects.get(mailbox=imap_credential.mailbox)
     assert state.consecutive_failures == 1 and "login failed" in state.last_error.lower()
     first_wait = state.next_attempt_at - state.last_error_at
     assert datetime.timedelta(seconds=55) < first_wait <= datetime.timedelta(seconds=65)
-    assert imap_credential.pk not in set(credentials_due_for_poll().values_list("pk", flat=True))
+    assert mailbox.pk not in set(mailboxes_due_for_poll().values_list("pk", flat=True))
 
     poll(imap_credential)
     state.refresh_from_db()
@@ -220,10 +223,10 @@ def test_a_login_failure_is_recorded_and_retried_with_backoff(dovecot, imap_cred
     assert state.next_attempt_at - state.last_error_at > first_wait * 1.9
 
     # Fixed password and the backoff over: the next poll succeeds and clears the error.
-    imap_credential.imap_password = "imap-secret-password"
-    imap_credential.save()
-    assert imap_credential.pk in set(
-        credentials_due_for_poll(now=timezone.now() + datetime.timedelta(hours=1)).values_list("pk", flat=True)
+    mailbox.imap_password = "imap-secret-password"
+    mailbox.save()
+    assert mailbox.pk in set(
+        mailboxes_due_for_poll(now=timezone.now() + datetime.timedelta(hours=1)).values_list("pk", flat=True)
     )
     assert poll(imap_credential).ok
     state.refresh_from_db()
@@ -234,10 +237,10 @@ def test_an_unreachable_server_is_a_recorded_failure_not_an_exception(imap_crede
     dovecot.stop()
     result = poll(imap_credential)
     assert not result.ok
-    assert ImapSyncState.objects.get(smtp_credential=imap_credential).consecutive_failures == 1
+    assert ImapSyncState.objects.get(mailbox=imap_credential.mailbox).consecutive_failures == 1
 
 
-def test_the_beat_task_polls_each_enabled_credential_with_imap(dovecot, imap_credential, lead, eager_tasks):
+def test_the_beat_task_polls_each_mailbox_in_use_with_imap(dovecot, imap_credential, lead, eager_tasks):
     enrollment, sends = lead
     dovecot.deliver(mail.reply("lead@example.org", in_reply_to=sends[0].message_id))
 
@@ -255,12 +258,12 @@ def test_an_imap_host_on_our_own_network_is_refused_in_production(campaign, sett
         campaign=campaign, imap_host="169.254.169.254", imap_port=993, imap_username="u", imap_password="p"
     )
     poll(credential)
-    state = ImapSyncState.objects.get(smtp_credential=credential)
+    state = ImapSyncState.objects.get(mailbox=credential.mailbox)
     assert state.consecutive_failures == 1 and "refused" in state.last_error
 
 
 def test_one_reply_seen_in_two_of_our_mailboxes_counts_for_each(dovecot, imap_credential, lead, outsider):
-    """The same message (one Message-ID) is a reply in two accounts whose credentials read one mailbox."""
+    """The same message (one Message-ID) is a reply in two accounts whose mailboxes read one INBOX."""
     from tests.campaigns.factories import CampaignFactory, SequenceStepFactory, SmtpCredentialFactory
 
     other = CampaignFactory(account=outsider, status="active")
@@ -268,10 +271,10 @@ def test_one_reply_seen_in_two_of_our_mailboxes_counts_for_each(dovecot, imap_cr
     SequenceStepFactory(campaign=other, position=2)
     other_credential = SmtpCredentialFactory(
         campaign=other,
-        imap_host=imap_credential.imap_host,
-        imap_port=imap_credential.imap_port,
-        imap_username=imap_credential.imap_username,
-        imap_password=imap_credential.imap_password,
+        imap_host=imap_credential.mailbox.imap_host,
+        imap_port=imap_credential.mailbox.imap_port,
+        imap_username=imap_credential.mailbox.imap_username,
+        imap_password=imap_credential.mailbox.imap_password,
     )
     other_enrollment, _ = sent_enrollment(other, other_credential, email="lead@example.org")
     dovecot.deliver(mail.reply("lead@example.org", subject="About your email"))

@@ -250,7 +250,7 @@ def test_a_bounce_for_an_unknown_recipient_is_stored_unmatched(hook, owner):
     assert ProviderEvent.objects.get().outcome == "unmatched"
 
 
-def test_an_async_bounce_runs_the_bounce_rate_guard_for_the_sending_credential(hook, owner, campaign, credential):
+def test_an_async_bounce_runs_the_bounce_rate_guard_for_the_sending_mailbox(hook, owner, campaign, credential):
     campaign.bounce_rate_threshold = 5.0
     campaign.save()
     _enrollment, sends = sent_enrollment(campaign, credential, email="bad@example.org")
@@ -260,9 +260,10 @@ def test_an_async_bounce_runs_the_bounce_rate_guard_for_the_sending_credential(h
 
     hook(owner, kind, payload)
 
-    credential.refresh_from_db()
-    assert credential.disabled_at is not None
-    assert "Bounce rate 5.0%" in credential.disabled_reason
+    mailbox = credential.mailbox
+    mailbox.refresh_from_db()
+    assert mailbox.disabled_at is not None
+    assert "Bounce rate 5.0%" in mailbox.disabled_reason
 
 
 def test_a_pending_event_whose_task_was_lost_is_applied_by_the_sweeper(anon_api, owner, sent, settings):

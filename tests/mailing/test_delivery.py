@@ -7,8 +7,9 @@ import pytest
 from django.test import override_settings
 from django.utils import timezone
 
-from campaigns.models import Campaign, SmtpCredential
+from campaigns.models import Campaign
 from enrollments.models import Enrollment
+from mailboxes.models import Mailbox, MailboxDay
 from mailing.claiming import sends_reap_expired_leases
 from mailing.models import ScheduledSend, SmtpCredentialDay
 from mailing.services import BOUNCE_GUARD_MIN_SENDS
@@ -76,7 +77,7 @@ def test_a_5xx_after_data_is_a_bounce_too(api, owner, smtp_server, later):
     assert enrollment.status == "bounced" and enrollment.bounce_reason.startswith("554")
 
 
-def test_the_credential_is_disabled_at_its_bounce_threshold_and_its_sends_move(api, owner, smtp_server, later):
+def test_the_mailbox_is_disabled_at_its_campaigns_bounce_threshold_and_its_sends_move(api, owner, smtp_server, later):
     campaign = make_campaign(owner, smtp_server, credentials=2, bounce_rate_threshold=10.0)
     first, second = campaign.smtp_credentials.order_by("created_at", "id")
     enrollments = enroll_contacts(campaign, 60)
@@ -93,9 +94,12 @@ def test_the_credential_is_disabled_at_its_bounce_threshold_and_its_sends_move(a
     ScheduledSend.objects.filter(smtp_credential=second).update(send_at=later + datetime.timedelta(days=5))
     run_until_idle(now=later)
 
-    first.refresh_from_db()
-    assert first.disabled_at is not None and "10.0%" in first.disabled_reason
+    first.mailbox.refresh_from_db()
+    assert first.mailbox.disabled_at is not None and "10.0%" in first.mailbox.disabled_reason
+    second.mailbox.refresh_from_db()
+    assert second.mailbox.disabled_at is None
     assert WebhookEvent.objects.filter(type="smtp_credential.disabled", data__id=str(first.pk)).exists()
+    assert WebhookEvent.objects.filter(type="mailbox.disabled", data__id=str(first.mailbox_id)).exists()
     # Its remaining sends went to the other credential.
     assert not ScheduledSend.objects.filter(smtp_credential=first, status="scheduled").exists()
     run_until_idle(now=later + datetime.timedelta(days=6))
@@ -109,7 +113,7 @@ def test_a_credential_under_the_minimum_sends_is_never_disabled(api, owner, smtp
     smtp_server.reject.add(enrollments[0].contact.email)
     dispatch(api, campaign)
     run_until_idle(now=later)
-    assert campaign.smtp_credentials.get().disabled_at is None  # 20% of 5: too few to judge
+    assert campaign.smtp_credentials.get().mailbox.disabled_at is None  # 20% of 5: too few to judge
 
 
 @override_settings(MAILING_MAX_ATTEMPTS=3, MAILING_RETRY_BASE_SECONDS=60)
@@ -143,7 +147,7 @@ def test_a_4xx_is_retried_with_backoff_and_fails_after_the_limit(api, owner, smt
 def test_an_unreachable_server_retries_the_whole_chunk_without_sending(api, owner, smtp_server, later):
     campaign = make_campaign(owner, smtp_server)
     enroll_contacts(campaign, 3)
-    campaign.smtp_credentials.update(smtp_port=1)  # nothing listens there
+    Mailbox.objects.filter(credentials__campaign=campaign).update(smtp_port=1)  # nothing listens there
     dispatch(api, campaign)
     run_until_idle(now=timezone.now() + datetime.timedelta(seconds=1))
     rows = ScheduledSend.objects.filter(campaign=campaign)
@@ -156,12 +160,14 @@ def test_the_daily_limit_is_reserved_at_send_time_and_the_rest_waits_for_tomorro
     enroll_contacts(campaign, 2)
     dispatch(api, campaign)
     credential = campaign.smtp_credentials.get()
-    # Another process used today's allowance meanwhile.
-    SmtpCredentialDay.objects.create(smtp_credential=credential, day=timezone.localdate(), reserved=1)
+    # Another process (another campaign using the mailbox, say) used today's allowance meanwhile.
+    MailboxDay.objects.create(mailbox=credential.mailbox, day=timezone.localdate(), reserved=1)
     run_until_idle(now=timezone.now() + datetime.timedelta(seconds=1))
     assert len(smtp_server.messages) == 1
-    day = SmtpCredentialDay.objects.get(smtp_credential=credential, day=timezone.localdate())
+    day = MailboxDay.objects.get(mailbox=credential.mailbox, day=timezone.localdate())
     assert day.reserved == 2 and day.sent == 1
+    own = SmtpCredentialDay.objects.get(smtp_credential=credential, day=timezone.localdate())
+    assert own.reserved == 1 and own.sent == 1
     waiting = ScheduledSend.objects.get(campaign=campaign, status="scheduled")
     assert timezone.localdate(waiting.send_at) == timezone.localdate() + datetime.timedelta(days=1)
 
@@ -305,14 +311,14 @@ def test_test_send_sends_every_step_to_each_address_without_enrolling(api, owner
     assert subjects == ["Hi Mia", "Re: Hi Mia", "Hi Mia", "Re: Hi Mia"]
     assert smtp_server.messages[1][2]["In-Reply-To"] == body["messages"][0]["message_id"]
     assert not Enrollment.objects.exists() and not ScheduledSend.objects.exists()
-    assert not SmtpCredentialDay.objects.exists()
+    assert not SmtpCredentialDay.objects.exists() and not MailboxDay.objects.exists()
     for bad in ({"emails": []}, {"emails": ["nope"]}, {"emails": [f"a{i}@x.com" for i in range(11)]}, {}):
         assert api.post(f"/api/campaigns/{campaign.pk}/test_send", bad, format="json").status_code == 422
 
 
 def test_test_send_reports_an_unreachable_server(api, owner, smtp_server):
     campaign = make_campaign(owner, smtp_server)
-    SmtpCredential.objects.filter(campaign=campaign).update(smtp_port=1)
+    Mailbox.objects.filter(credentials__campaign=campaign).update(smtp_port=1)
     response = api.post(f"/api/campaigns/{campaign.pk}/test_send", {"emails": ["me@example.com"]}, format="json")
     assert response.status_code == 502 and response.json()["error"]["code"] == "smtp_unavailable"
 
@@ -327,12 +333,12 @@ def test_follow_ups_do_not_count_against_the_daily_limit(api, owner, smtp_server
     step2 = ScheduledSend.objects.get(enrollment=enrollment, step__position=2)
     # The follow-up comes due on a day whose first-message allowance is already used up.
     day = timezone.localdate(step2.send_at)
-    SmtpCredentialDay.objects.update_or_create(smtp_credential=credential, day=day, defaults={"reserved": 1})
+    MailboxDay.objects.update_or_create(mailbox=credential.mailbox, day=day, defaults={"reserved": 1})
     run_until_idle(now=step2.send_at + datetime.timedelta(seconds=1))
     step2.refresh_from_db()
     assert step2.status == "sent"
     assert len(smtp_server.messages) == 2
-    assert SmtpCredentialDay.objects.get(smtp_credential=credential, day=day).reserved == 1
+    assert MailboxDay.objects.get(mailbox=credential.mailbox, day=day).reserved == 1
 
 
 def test_the_campaign_bounce_rate_counts_every_message_sent_as_the_guard_does(api, owner, smtp_server, later):
@@ -391,7 +397,7 @@ def test_a_follow_up_waits_hours_without_any_envelope_while_step_1_is_unknown(ap
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "169.254.169.254", "10.1.2.3", "[::1]"])
 def test_smtp_hosts_on_our_own_network_are_refused_in_production(api, owner, smtp_server, host):
     campaign = make_campaign(owner, smtp_server)
-    SmtpCredential.objects.filter(campaign=campaign).update(smtp_host=host.strip("[]"))
+    Mailbox.objects.filter(credentials__campaign=campaign).update(smtp_host=host.strip("[]"))
     with override_settings(MAILING_ALLOW_PRIVATE_HOSTS=False):
         response = api.post(f"/api/campaigns/{campaign.pk}/test_send", {"emails": ["me@example.com"]}, format="json")
     assert response.status_code == 502

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from campaigns.models import Campaign
 from enrollments.models import Enrollment
+from mailboxes.models import Mailbox
 from mailing.models import AccountMonth, ScheduledSend
 from tests.servers.dns_responder import DnsResponder
 
@@ -119,9 +120,9 @@ def test_dispatch_refuses_when_every_credential_is_at_its_limit(api, owner, smtp
     assert response.status_code == 422 and response.json()["error"]["code"] == "no_capacity"
 
 
-def test_dispatch_refuses_when_every_credential_is_disabled(api, owner, smtp_server):
-    campaign = make_campaign(owner, smtp_server)
-    campaign.smtp_credentials.update(disabled_at=timezone.now())
+def test_dispatch_refuses_when_every_mailbox_is_disabled(api, owner, smtp_server):
+    campaign = make_campaign(owner, smtp_server, credentials=2)
+    Mailbox.objects.filter(credentials__campaign=campaign).update(disabled_at=timezone.now())
     enroll_contacts(campaign, 1)
     response = _dispatch(api, campaign)
     assert response.status_code == 422 and response.json()["error"]["code"] == "no_capacity"

@@ -5,9 +5,10 @@ import datetime
 import pytest
 from django.utils import timezone
 
-from campaigns.models import Campaign, SmtpCredential
+from campaigns.models import Campaign
 from contacts.models import Contact
 from enrollments.models import Enrollment
+from mailboxes.models import Mailbox
 from mailing import eligibility
 from mailing.models import ScheduledSend
 from mailing.outcomes import Kind
@@ -42,8 +43,12 @@ def _claimed_row(owner, *, position=1, enrollment_status="pending"):
     return row, rows
 
 
-def _disable_credential(row, rows):
-    SmtpCredential.objects.filter(pk=row.smtp_credential_id).update(disabled_at=timezone.now())
+def _mailbox_of(row):
+    return Mailbox.objects.filter(credentials=row.smtp_credential_id)
+
+
+def _disable_mailbox(row, rows):
+    _mailbox_of(row).update(disabled_at=timezone.now())
 
 
 CASES = {
@@ -58,9 +63,14 @@ CASES = {
         Kind.REQUEUED,
         "campaign_inactive",
     ),
-    "credential disabled": (_disable_credential, Kind.REQUEUED, "credential_disabled"),
-    "credential without a sender address": (
-        lambda row, rows: SmtpCredential.objects.filter(pk=row.smtp_credential_id).update(from_email=""),
+    "mailbox disabled": (_disable_mailbox, Kind.REQUEUED, "credential_disabled"),
+    "mailbox without a sender address": (
+        lambda row, rows: _mailbox_of(row).update(email=""),
+        Kind.REQUEUED,
+        "credential_disabled",
+    ),
+    "oauth2 mailbox not connected yet": (
+        lambda row, rows: _mailbox_of(row).update(auth_kind="oauth2", oauth_provider="google", oauth_refresh_token=""),
         Kind.REQUEUED,
         "credential_disabled",
     ),

@@ -41,7 +41,13 @@ def test_a_reply_detected_is_logged_in_plain_words(owner, caplog):
         received_at=timezone.now(),
     )
     with caplog.at_level(logging.INFO):
-        inbound_message_record(facts=facts, smtp_credential_id=credential.pk, send=None, enrollment_id=enrollment.pk)
+        inbound_message_record(
+            facts=facts,
+            mailbox_id=credential.mailbox_id,
+            smtp_credential_id=credential.pk,
+            send=None,
+            enrollment_id=enrollment.pk,
+        )
     enrollment.refresh_from_db()
     assert enrollment.status == "replied"
     assert "Reply detected from ann@example.com" in caplog.text

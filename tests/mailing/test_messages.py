@@ -3,6 +3,7 @@
 import pytest
 
 from contacts.models import Contact
+from mailboxes.models import Mailbox
 
 from .conftest import dispatch, enroll_contacts, make_campaign, run_until_idle
 from .smtp_server import SmtpServer
@@ -13,7 +14,7 @@ pytestmark = pytest.mark.django_db
 def _send_one(api, owner, smtp_server, later, *, subject, body_html, from_name="", first_name="Ann", body_text=""):
     campaign = make_campaign(owner, smtp_server)
     campaign.sequence_steps.update(subject=subject, body_html=body_html, body_text=body_text)
-    campaign.smtp_credentials.update(from_name=from_name)
+    Mailbox.objects.filter(credentials__campaign=campaign).update(from_name=from_name)
     (enrollment,) = enroll_contacts(campaign, 1)
     Contact.objects.filter(pk=enrollment.contact_id).update(first_name=first_name)
     dispatch(api, campaign)

@@ -28,6 +28,7 @@ from django.db import connection
 from django.utils import timezone
 
 from enrollments.models import Enrollment
+from mailboxes.models import MailboxDay
 from mailing.claiming import sends_reap_expired_leases
 from mailing.models import ScheduledSend, SmtpCredentialDay
 from webhooks.models import WebhookEvent
@@ -95,6 +96,8 @@ def test_two_workers_on_one_due_batch_deliver_each_message_once_within_the_limit
         assert worker.wait(120) == 0, worker.stderr.read().decode()[-2000:]
 
     _delivered_once(smtp_server, 30)
+    for day in MailboxDay.objects.filter(mailbox__credentials__campaign=campaign):
+        assert day.reserved <= 15 and day.sent <= 15
     for day in SmtpCredentialDay.objects.filter(smtp_credential__campaign=campaign):
         assert day.reserved <= 15 and day.sent <= 15
     assert ScheduledSend.objects.filter(campaign=campaign, status="sent").count() == 30
@@ -120,6 +123,8 @@ def test_a_threaded_worker_delivers_each_message_once_and_applies_what_each_thre
     )
     events = Counter(WebhookEvent.objects.filter(type="enrollment.sent").values_list("data__id", flat=True))
     assert len(events) == 30 and set(events.values()) == {1}
+    for day in MailboxDay.objects.filter(mailbox__credentials__campaign=campaign):
+        assert day.reserved == day.sent == 15
     for day in SmtpCredentialDay.objects.filter(smtp_credential__campaign=campaign):
         assert day.reserved == day.sent == 15
 
@@ -160,6 +165,7 @@ def test_a_worker_killed_mid_batch_sends_nothing_twice_and_accounts_for_every_se
     events = Counter(WebhookEvent.objects.filter(type="enrollment.sent").values_list("data__id", flat=True))
     assert len(events) == 11 and set(events.values()) == {1}
     assert SmtpCredentialDay.objects.get(smtp_credential__campaign=campaign).sent == 11
+    assert MailboxDay.objects.get(mailbox__credentials__campaign=campaign).sent == 11
 
 
 def _celery_worker() -> subprocess.Popen:

@@ -14,6 +14,7 @@ from django.utils import timezone
 from accounts.timezones import account_zone, local_day
 from enrollments.models import Enrollment
 from inbound.tasks import apply_open_hits_task, apply_pending_provider_events_task
+from mailboxes.models import MailboxDay
 from mailing import limits, tracking
 from mailing.claiming import sends_reap_expired_leases
 from mailing.models import AccountMonth, ScheduledSend, SmtpCredentialDay
@@ -55,6 +56,8 @@ def test_every_sent_message_moves_its_enrollment_and_records_its_events_exactly_
     assert sent["sent_at"] == row.sent_at.isoformat().replace("+00:00", "Z")
     day = SmtpCredentialDay.objects.get(smtp_credential__campaign=campaign)
     assert (day.reserved, day.sent) == (11, 11)
+    day = MailboxDay.objects.get(mailbox__credentials__campaign=campaign)
+    assert (day.reserved, day.sent) == (11, 11)
 
 
 def test_a_follow_up_in_the_same_chunk_goes_out_once_its_first_message_counted(api, owner, smtp_server, later):
@@ -89,6 +92,9 @@ def test_the_reaper_applies_what_a_dead_worker_sent_but_did_not_apply_once(api, 
     SmtpCredentialDay.objects.create(
         smtp_credential=orphan.smtp_credential, day=local_day(account_zone(owner), sent_at), reserved=1
     )
+    MailboxDay.objects.create(
+        mailbox=orphan.smtp_credential.mailbox, day=local_day(account_zone(owner), sent_at), reserved=1
+    )
 
     sends_reap_expired_leases()
     sends_reap_expired_leases()  # a second tick finds nothing left to apply
@@ -103,6 +109,7 @@ def test_the_reaper_applies_what_a_dead_worker_sent_but_did_not_apply_once(api, 
         ("enrollment.completed", str(enrollment.uuid)): 1,
     }
     assert SmtpCredentialDay.objects.get(smtp_credential=orphan.smtp_credential).sent == 1
+    assert MailboxDay.objects.get(mailbox=orphan.smtp_credential.mailbox).sent == 1
     assert Enrollment.objects.filter(campaign=campaign, status="pending").count() == 1  # the other one waits
 
 
@@ -132,6 +139,8 @@ def test_a_chunk_gives_back_the_reservations_it_did_not_use(api, owner, smtp_ser
 
     day = SmtpCredentialDay.objects.get(smtp_credential__campaign=campaign)
     assert (day.reserved, day.sent) == (3, 3)
+    day = MailboxDay.objects.get(mailbox__credentials__campaign=campaign)
+    assert (day.reserved, day.sent) == (3, 3)
     assert AccountMonth.objects.get(account=owner).reserved == 3
 
 
@@ -145,6 +154,8 @@ def test_a_daily_limit_reached_mid_chunk_sends_exactly_up_to_it(api, owner, smtp
 
     assert len(smtp_server.messages) == 3
     day = SmtpCredentialDay.objects.get(smtp_credential__campaign=campaign, day=timezone.localdate())
+    assert (day.reserved, day.sent) == (3, 3)
+    day = MailboxDay.objects.get(mailbox__credentials__campaign=campaign, day=timezone.localdate())
     assert (day.reserved, day.sent) == (3, 3)
     waiting = ScheduledSend.objects.filter(campaign=campaign, status="scheduled")
     assert waiting.count() == 2
@@ -263,11 +274,13 @@ def test_a_chunk_holds_day_reservations_for_its_first_messages_only(owner, smtp_
 
     assert allowance.take(day=day, first_message=True, firsts_left=1, left=10) is None
     assert SmtpCredentialDay.objects.get(smtp_credential=credential, day=day).reserved == 1
+    assert MailboxDay.objects.get(mailbox=credential.mailbox, day=day).reserved == 1
     assert AccountMonth.objects.get(account=owner).reserved == 10
     for _ in range(9):
         assert allowance.take(day=day, first_message=False, firsts_left=0, left=9) is None
     allowance.close()
     assert SmtpCredentialDay.objects.get(smtp_credential=credential, day=day).reserved == 1
+    assert MailboxDay.objects.get(mailbox=credential.mailbox, day=day).reserved == 1
     assert AccountMonth.objects.get(account=owner).reserved == 10
 
 

@@ -14,8 +14,8 @@ from django.db.models import Q
 from accounts.models import Account
 from campaigns.models import SmtpCredential
 from core.ids import uuid7
-from mailboxes.models import Mailbox
 from enrollments.models import Enrollment
+from mailboxes.models import Mailbox
 from mailing.models import ScheduledSend
 
 

@@ -17,10 +17,10 @@ from django.db.models import Q
 from django.utils import timezone
 
 from campaigns.models import SmtpCredential
-from mailboxes.models import Mailbox
-from mailboxes.services import mailbox_mark_disabled
 from enrollments.models import Enrollment
 from enrollments.services import enrollment_transition
+from mailboxes.models import Mailbox
+from mailboxes.services import mailbox_mark_disabled
 from webhooks import events
 from webhooks.services import webhook_event_record
 

@@ -118,8 +118,8 @@ SEQUENCES_LIST_SCHEMA: dict[str, Any] = {
     "description": (
         "Served as the vendor's document (`compat-sequences-v1-enrollments.md`) describes it. A sequence is a "
         "campaign (journeys are not listed), a person a contact, a mailbox the account's mailbox that "
-        "sends to them (`mailbox_id` filters by it, across campaigns); ids are the native API's UUIDs. Authenticate with `x-api-key: <key>` (`Authorization: Bearer <key>` works "
-        "too).\n\n"
+        "sends to them (`mailbox_id` filters by it, across campaigns); ids are the native API's UUIDs. "
+        "Authenticate with `x-api-key: <key>` (`Authorization: Bearer <key>` works too).\n\n"
         + STATUS_RULES
         + "\n\nOrdered by enrollment, oldest first; pages follow `next_cursor` (opaque; null on the last page, and "
         "no empty page follows a full one). Ids of another account match nothing. Timestamps are RFC 3339 UTC "

@@ -119,7 +119,7 @@ class SmtpCredentialInputSerializer(FlatErrorsInputSerializer):
 
     # Without `mailbox_id` (and, in an update list, without the `id` of a stored credential) these name and set
     # the mailbox. Its password is required only when the account has no mailbox with the address yet, which
-    # the service knows (`campaigns.services._build_credentials`): an existing one keeps its secrets.
+    # the service knows (`campaigns.planning._build_credentials`): an existing one keeps its secrets.
     required_for_new = ("smtp_host", "smtp_port", "smtp_username")
 
     def validate(self, attrs):

@@ -26,21 +26,19 @@ CREDENTIALS = 3
 REQUESTS = 31
 
 
-def _seed():
+def _seed(ctx):
     """The account and its campaign, seeded unless a complete seed is already there."""
     from django.db import connection
 
-    from accounts.models import Account
-    from accounts.services import account_get_or_create
     from campaigns.models import Campaign, SequenceStep, SmtpCredential
     from enrollments.models import Enrollment
+    from mailboxes.models import Mailbox
 
     campaign = Campaign.objects.filter(account__name=ACCOUNT_NAME, name=CAMPAIGN_NAME).first()
     if campaign and Enrollment.objects.filter(campaign=campaign).count() == ENROLLMENTS:
         return campaign, False
 
-    Account.objects.filter(name=ACCOUNT_NAME).delete()
-    account, _ = account_get_or_create(name=ACCOUNT_NAME)
+    account = ctx.fresh_account(ACCOUNT_NAME)  # an incomplete seed is deleted set-based first
     campaign = Campaign.objects.create(account=account, name=CAMPAIGN_NAME, status=Campaign.Status.ACTIVE)
     SequenceStep.objects.create(campaign=campaign, position=1, subject="Hi {{first_name|there}}", body_html="<p>1</p>")
     SequenceStep.objects.create(campaign=campaign, position=2, subject="Re: Hi", body_html="<p>2</p>", delay_minutes=60)
@@ -48,13 +46,16 @@ def _seed():
         SmtpCredential.objects.create(
             campaign=campaign,
             label=f"Mailbox {i}",
-            smtp_host="smtp.example.com",
-            smtp_port=587,
-            smtp_username=f"sender{i}@example.com",
-            from_email=f"sender{i}@example.com",
-            smtp_security="starttls",
-            smtp_password="bench-password",  # noqa: S106 (a fake mailbox of the seed)
-            daily_limit=100_000,
+            mailbox=Mailbox.objects.create(
+                account=account,
+                email=f"sender{i}@example.com",
+                smtp_host="smtp.example.com",
+                smtp_port=587,
+                smtp_username=f"sender{i}@example.com",
+                smtp_security="starttls",
+                smtp_password="bench-password",  # noqa: S106 (a fake mailbox of the seed)
+                daily_limit=100_000,
+            ),
         )
         for i in range(CREDENTIALS)
     ]
@@ -138,7 +139,7 @@ def run(ctx) -> list[Result]:
     from enrollments.selectors import campaign_tally, campaign_tally_from_enrollments
 
     started = time.perf_counter()
-    campaign, seeded = _seed()
+    campaign, seeded = _seed(ctx)
     seed_seconds = round(time.perf_counter() - started, 1)
     client = ctx.api_client(campaign.account)
     url = f"/api/campaigns/{campaign.pk}"

@@ -56,37 +56,28 @@ def application(environ, start_response):
 
 
 def _purge(name: str) -> None:
-    """Rows of an older run that the shared purge does not know about (sends and what hangs off them)."""
-    from django.db import connection, transaction
+    """An older run's webhook events (its sends, inbound rows and mailboxes go with the account:
+    `BenchContext.fresh_account`)."""
+    from django.db import connection
 
     from accounts.models import Account
 
     ids = list(Account.objects.filter(name=name).values_list("id", flat=True))
-    if not ids:
-        return
-    with transaction.atomic(), connection.cursor() as cursor:
-        for table in ("inbound_trackingevent", "inbound_inboundmessage", "inbound_providerevent"):
-            cursor.execute(
-                f"DELETE FROM {table} t USING enrollments_enrollment e, campaigns_campaign c "
-                "WHERE t.enrollment_id = e.id AND e.campaign_id = c.id AND c.account_id = ANY(%s)",
-                [ids],
-            )
-        cursor.execute(
-            "DELETE FROM mailing_scheduledsend s USING campaigns_campaign c "
-            "WHERE s.campaign_id = c.id AND c.account_id = ANY(%s)",
-            [ids],
-        )
-        cursor.execute("DELETE FROM webhooks_webhookevent WHERE account_id = ANY(%s)", [ids])
+    if ids:
+        with connection.cursor() as cursor:
+            cursor.execute("DELETE FROM webhooks_webhookevent WHERE account_id = ANY(%s)", [ids])
 
 
 def _seed_sends(ctx: BenchContext, name: str, count: int, *, imap_port: int | None = None):
-    """An account, an active campaign with one step and a credential, and `count` sent enrollments (one send each)."""
+    """An account, an active campaign with one step and a credential (a use of one mailbox), and `count` sent
+    enrollments (one send each)."""
     from django.db import connection
     from django.utils import timezone
 
     from campaigns.models import Campaign, SequenceStep, SmtpCredential
     from contacts.models import Contact
     from enrollments.models import Enrollment
+    from mailboxes.models import Mailbox
     from mailing.models import ScheduledSend
 
     _purge(name)
@@ -98,16 +89,17 @@ def _seed_sends(ctx: BenchContext, name: str, count: int, *, imap_port: int | No
         from tests.inbound.dovecot import PASSWORD, USER
 
         imap = {"imap_host": "127.0.0.1", "imap_port": imap_port, "imap_username": USER, "imap_password": PASSWORD}
-    credential = SmtpCredential.objects.create(
-        campaign=campaign,
+    mailbox = Mailbox.objects.create(
+        account=account,
+        email="bench@example.com",
         smtp_host="127.0.0.1",
         smtp_port=2525,
         smtp_username="bench@example.com",
-        from_email="bench@example.com",
         smtp_password="bench-not-a-secret",  # noqa: S106 - never used to log in
         smtp_security="none",
         **imap,
     )
+    credential = SmtpCredential.objects.create(campaign=campaign, mailbox=mailbox)
     sent_at = timezone.now() - timezone.timedelta(hours=1)
     contacts = Contact.objects.bulk_create(
         Contact(account=account, email=f"lead{i}@bench.example") for i in range(count)
@@ -155,9 +147,9 @@ def _filler(i: int) -> bytes:
 def _imap_results(ctx: BenchContext) -> list[Result]:
     from django.conf import settings
 
-    from campaigns.models import SmtpCredential
     from inbound.imap import ReplyDetectionJob
     from inbound.models import ImapSyncState
+    from mailboxes.models import Mailbox
     from tests.inbound import mail
     from tests.inbound.dovecot import DovecotServer
 
@@ -168,7 +160,7 @@ def _imap_results(ctx: BenchContext) -> list[Result]:
         server.deliver_many(_filler(i) for i in range(MAILBOX))
 
         def poll():
-            fresh = SmtpCredential.objects.select_related("campaign").get(pk=credential.pk)
+            fresh = Mailbox.objects.get(pk=credential.mailbox_id)
             started = time.perf_counter()
             result = ReplyDetectionJob(fresh).run()
             return time.perf_counter() - started, result
@@ -178,7 +170,7 @@ def _imap_results(ctx: BenchContext) -> list[Result]:
             server.deliver(mail.reply(f"lead{i}@bench.example", in_reply_to=send.message_id))
             server.deliver(_filler(MAILBOX + i))
         inc_seconds, inc = poll()
-        ImapSyncState.objects.filter(smtp_credential=credential).update(last_uid=0)
+        ImapSyncState.objects.filter(mailbox_id=credential.mailbox_id).update(last_uid=0)
         full_seconds, full = poll()
         assert inc.replies == 10 and full.replies == 0, (inc, full)
         extra = {

@@ -151,7 +151,9 @@ class SmtpCredential(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="smtp_credentials")
-    mailbox = models.ForeignKey(Mailbox, on_delete=models.PROTECT, related_name="credentials")
+    # RESTRICT, not PROTECT: a mailbox in use cannot be deleted alone, but deleting its account (which
+    # deletes the campaigns too) may take it.
+    mailbox = models.ForeignKey(Mailbox, on_delete=models.RESTRICT, related_name="credentials")
     label = models.CharField(max_length=255, blank=True, default="")
     campaign_daily_limit = models.PositiveIntegerField(
         null=True,

@@ -128,7 +128,7 @@ class Migration(migrations.Migration):
             name="mailbox",
             field=models.ForeignKey(
                 null=True,
-                on_delete=django.db.models.deletion.PROTECT,
+                on_delete=django.db.models.deletion.RESTRICT,
                 related_name="credentials",
                 to="mailboxes.mailbox",
             ),
@@ -236,7 +236,7 @@ class Migration(migrations.Migration):
             model_name="smtpcredential",
             name="mailbox",
             field=models.ForeignKey(
-                on_delete=django.db.models.deletion.PROTECT, related_name="credentials", to="mailboxes.mailbox"
+                on_delete=django.db.models.deletion.RESTRICT, related_name="credentials", to="mailboxes.mailbox"
             ),
         ),
         migrations.AddConstraint(

@@ -474,3 +474,16 @@ def test_connect_with_oauth2_on_a_password_mailbox_goes_back_with_a_message(staf
     response = staff_client.get(f"/admin/mailboxes/mailbox/{mailbox.pk}/oauth/connect/", follow=True)
     assert response.redirect_chain[-1][0] == change_url(mailbox)
     assert any("password" in m for m in page_messages(response))
+
+
+def test_deleting_an_account_takes_its_campaigns_and_the_mailboxes_they_use(staff_client, owner, mailbox):
+    campaign = CampaignFactory(account=owner)
+    SmtpCredentialFactory(campaign=campaign, mailbox=mailbox)
+    url = f"/admin/accounts/account/{owner.pk}/delete/"
+
+    assert staff_client.get(url).status_code == 200
+    response = staff_client.post(url, {"post": "yes"})
+
+    assert response.status_code == 302
+    assert not Mailbox.objects.filter(pk=mailbox.pk).exists()
+    assert not Campaign.objects.filter(pk=campaign.pk).exists()

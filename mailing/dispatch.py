@@ -19,8 +19,9 @@
   sum of random gaps, each uniform in `[min_wait_seconds, max_wait_seconds]`
   (the first send has no gap). Today's anchor is now (or just after the
   campaign's last step-1 send already scheduled today); a later day's anchor
-  is its local midnight, unless the previous day's sends run past it, in
-  which case the sequence simply continues. Step N is at step 1 + the
+  is its local midnight. A day takes no more sends than surely fit before
+  its midnight at the longest wait, so none spills into the next day and
+  every day's first messages stay within the limits it was planned under. Step N is at step 1 + the
   cumulative `delay_minutes` of steps 2..N.
 
 The rows are written by one `INSERT … SELECT` (generate_series for the
@@ -125,16 +126,27 @@ def _bounce_mx_invalid(campaign: Campaign, batch_number: int) -> int:
 def _slots_held(step1: SequenceStep, credentials: list[SmtpCredential], since: datetime.datetime, zone):
     """Step-1 slots held from `since` on, per (day, mailbox) over every campaign using the mailboxes,
     per (day, credential) for this campaign's caps, and this campaign's last scheduled step 1 per day."""
-    mailbox_ids = {c.mailbox_id for c in credentials}
+    # The credentials and first steps of every campaign using these mailboxes, looked up first: as literal
+    # lists they let the count start from the sends' credential index, not from every first step's sends.
+    mailbox_of = dict(
+        SmtpCredential.objects.filter(mailbox_id__in={c.mailbox_id for c in credentials}).values_list(
+            "pk", "mailbox_id"
+        )
+    )
+    first_steps = list(
+        SequenceStep.objects.filter(position=1, campaign__smtp_credentials__in=list(mailbox_of))
+        .values_list("pk", flat=True)
+        .distinct()
+    )
     held = (
         ScheduledSend.objects.filter(
-            smtp_credential__mailbox_id__in=mailbox_ids,
-            step__position=1,
+            smtp_credential_id__in=list(mailbox_of),
+            step_id__in=first_steps,
             status__in=SLOT_HOLDING,
             send_at__gte=since,
         )
         .annotate(day=TruncDate("send_at", tzinfo=zone))
-        .values("smtp_credential_id", "smtp_credential__mailbox_id", "campaign_id", "day")
+        .values("smtp_credential_id", "campaign_id", "day")
         .annotate(n=Count("*"), last=Max("send_at", filter=~Q(status=Status.SENT)))
         .order_by()
     )
@@ -143,13 +155,41 @@ def _slots_held(step1: SequenceStep, credentials: list[SmtpCredential], since: d
     last_scheduled: dict[datetime.date, datetime.datetime] = {}
     for row in held:
         day = row["day"]
-        key = (day, row["smtp_credential__mailbox_id"])
+        key = (day, mailbox_of[row["smtp_credential_id"]])
         by_mailbox[key] = by_mailbox.get(key, 0) + row["n"]
         by_credential[(day, row["smtp_credential_id"])] = row["n"]
-        if row["campaign_id"] == step1.campaign_id and row["last"]:
-            if day not in last_scheduled or row["last"] > last_scheduled[day]:
-                last_scheduled[day] = row["last"]
+        mine = row["campaign_id"] == step1.campaign_id and row["last"]
+        if mine and (day not in last_scheduled or row["last"] > last_scheduled[day]):
+            last_scheduled[day] = row["last"]
     return by_mailbox, by_credential, last_scheduled
+
+
+def _fits_before(end: datetime.datetime, anchor: datetime.datetime, campaign: Campaign) -> int | None:
+    """How many first messages surely fit between `anchor` and `end` (None: no bound, the waits are 0).
+
+    A day's first send is at its anchor and each next one at most `max_wait_seconds` later, so this many
+    never spill past midnight into the next day, whose own limit would then be exceeded.
+    """
+    if not campaign.max_wait_seconds:
+        return None
+    seconds = (end - anchor).total_seconds()
+    return 0 if seconds <= 0 else int((seconds - 1) // campaign.max_wait_seconds) + 1
+
+
+def _within(free: dict[Any, int], budget: int | None) -> dict[Any, int]:
+    """Share at most `budget` slots among the credentials' `free` ones, evenly (round-robin, in their order)."""
+    if budget is None or sum(free.values()) <= budget:
+        return dict(free)
+    level = 0  # the most rounds every credential with that many free slots can take
+    while sum(min(n, level + 1) for n in free.values()) <= budget:
+        level += 1
+    taken = {key: min(n, level) for key, n in free.items()}
+    left = budget - sum(taken.values())
+    for key, n in free.items():
+        if left and n > level:
+            taken[key] += 1
+            left -= 1
+    return taken
 
 
 def _slot_plan(
@@ -158,7 +198,8 @@ def _slot_plan(
     """(caps, anchors): caps = [(day_index, credential order, credential id, free slots)], anchors = {day: at}.
 
     A credential's free slots on a day: its mailbox's limit less what every campaign holds through the
-    mailbox that day, and at most its own cap less what this campaign holds. Raises `no_capacity` when
+    mailbox that day, and at most its own cap less what this campaign holds; all of them together at most
+    what fits before midnight at the campaign's longest wait (`_fits_before`). Raises `no_capacity` when
     no credential has a free slot today, unless `roll_over`.
     """
     zone = limits.account_zone(campaign.account)
@@ -167,24 +208,30 @@ def _slot_plan(
     caps, anchors, total, index = [], {}, 0, 0
     while total < needed:
         day = today + datetime.timedelta(days=index)
-        free_today = 0
-        mailbox_free = {c.mailbox_id: c.mailbox.daily_limit - by_mailbox.get((day, c.mailbox_id), 0) for c in credentials}
-        for order, credential in enumerate(credentials):
-            free = mailbox_free[credential.mailbox_id]
-            if credential.campaign_daily_limit is not None:
-                free = min(free, credential.campaign_daily_limit - by_credential.get((day, credential.pk), 0))
-            free = max(free, 0)
-            if free:
-                caps.append((index, order, credential.pk, free))
-                mailbox_free[credential.mailbox_id] -= free
-                free_today += free
-        if index == 0 and not free_today and not roll_over:
-            raise _refuse(
-                "no_capacity", "Every enabled mailbox of the campaign is at its daily limit of first messages for today."
-            )
         anchor = now if index == 0 else limits.day_start(zone, day)
         if day in last_scheduled:
             anchor = max(anchor, last_scheduled[day] + datetime.timedelta(seconds=campaign.min_wait_seconds))
+        free = {}
+        mailbox_free = {
+            c.mailbox_id: c.mailbox.daily_limit - by_mailbox.get((day, c.mailbox_id), 0) for c in credentials
+        }
+        for credential in credentials:
+            room = mailbox_free[credential.mailbox_id]
+            if credential.campaign_daily_limit is not None:
+                room = min(room, credential.campaign_daily_limit - by_credential.get((day, credential.pk), 0))
+            free[credential.pk] = max(room, 0)
+            mailbox_free[credential.mailbox_id] -= free[credential.pk]
+        taken = _within(free, _fits_before(limits.day_start(zone, day + datetime.timedelta(days=1)), anchor, campaign))
+        free_today = 0
+        for order, credential in enumerate(credentials):
+            if taken[credential.pk]:
+                caps.append((index, order, credential.pk, taken[credential.pk]))
+                free_today += taken[credential.pk]
+        if index == 0 and not free_today and not roll_over:
+            raise _refuse(
+                "no_capacity",
+                "Every enabled mailbox of the campaign is at its daily limit of first messages for today.",
+            )
         anchors[index] = anchor
         total += free_today
         index += 1

@@ -30,7 +30,8 @@ def shared_mailbox(owner, server, **fields) -> Mailbox:
 
 
 def campaign_on(owner, mailbox, name, *, steps=1, campaign_daily_limit=None, **options) -> Campaign:
-    campaign = Campaign.objects.create(account=owner, name=name, min_wait_seconds=0, max_wait_seconds=0, **options)
+    options = {"min_wait_seconds": 0, "max_wait_seconds": 0, **options}
+    campaign = Campaign.objects.create(account=owner, name=name, **options)
     for position in range(1, steps + 1):
         SequenceStepFactory(campaign=campaign, position=position, delay_minutes=0 if position == 1 else 60)
     SmtpCredentialFactory(campaign=campaign, mailbox=mailbox, campaign_daily_limit=campaign_daily_limit)
@@ -206,3 +207,22 @@ def test_one_imap_poll_per_mailbox_matches_replies_for_every_campaign_using_it(
     # Their follow-ups are canceled; the silent one's still goes out.
     assert ScheduledSend.objects.get(campaign=campaigns[1], step__position=2).status == "canceled"
     assert ScheduledSend.objects.get(campaign=campaigns[0], step__position=2).status == "scheduled"
+
+
+@pytest.mark.django_db
+def test_with_real_waits_no_day_is_planned_past_the_mailbox_limit(api, owner, smtp_server):
+    # Waits of 2 to 7 minutes: a day's chain of sends can run past midnight unless each day takes only
+    # what surely fits before it; the sends that spilled over used to be counted on the wrong day.
+    mailbox = shared_mailbox(owner, smtp_server, daily_limit=100)
+    first = campaign_on(owner, mailbox, "First", min_wait_seconds=120, max_wait_seconds=420)
+    second = campaign_on(owner, mailbox, "Second", min_wait_seconds=120, max_wait_seconds=420)
+    enroll_contacts(first, 250)
+    enroll_contacts(second, 250)
+
+    dispatch(api, first)
+    dispatch(api, second)
+
+    forecast = api.get(f"/api/mailboxes/{mailbox.pk}").json()["forecast"]
+    assert sum(day["first_messages"] for day in forecast) == 500
+    assert max(day["first_messages"] for day in forecast) <= 100
+    assert [day["first_messages"] for day in forecast[1:5]] == [100, 100, 100, 100]  # full days stay full

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import BooleanField, Count, Max, Min, Q
+from django.db.models import BooleanField, Count, Max, Q
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import TruncDate
 from django.utils import timezone
@@ -269,21 +269,29 @@ WITH caps AS (
            to_timestamp(s.cum + max(CASE WHEN s.slot = s.first_slot
                                          THEN extract(epoch FROM a.at) - s.cum END) OVER (ORDER BY s.slot)) AS step1_at
     FROM summed s JOIN anchors a ON a.day_index = s.day_index
+), written AS (
+    INSERT INTO mailing_scheduledsend
+        (id, campaign_id, enrollment_id, step_id, smtp_credential_id, status, send_at, attempts,
+         message_id, sent_at, last_error, claimed_by, lease_until, created_at, updated_at)
+    SELECT gen_random_uuid(), %(campaign_id)s, t.enrollment_id, st.step_id, t.cred_id, 'scheduled',
+           t.step1_at + make_interval(mins => st.cum_minutes), 0,
+           NULL, NULL, '', '', NULL, %(now)s, %(now)s
+    FROM timed t CROSS JOIN unnest(%(step_ids)s::uuid[], %(step_minutes)s::int[]) AS st(step_id, cum_minutes)
+    RETURNING step_id, send_at
 )
-INSERT INTO mailing_scheduledsend
-    (id, campaign_id, enrollment_id, step_id, smtp_credential_id, status, send_at, attempts,
-     message_id, sent_at, last_error, claimed_by, lease_until, created_at, updated_at)
-SELECT gen_random_uuid(), %(campaign_id)s, t.enrollment_id, st.step_id, t.cred_id, 'scheduled',
-       t.step1_at + make_interval(mins => st.cum_minutes), 0,
-       NULL, NULL, '', '', NULL, %(now)s, %(now)s
-FROM timed t CROSS JOIN unnest(%(step_ids)s::uuid[], %(step_minutes)s::int[]) AS st(step_id, cum_minutes)
+SELECT (send_at AT TIME ZONE %(zone)s)::date AS day, count(*) FILTER (WHERE step_id = (%(step_ids)s::uuid[])[1]),
+       count(*), min(send_at), max(send_at)
+FROM written GROUP BY 1 ORDER BY 1
 """.replace("{no_send_yet}", _NO_SEND_YET.format(enrollment="e"))
 
 
-def _write_sql(params: dict[str, Any]) -> int:
+def _write_sql(params: dict[str, Any]) -> list[tuple]:
+    """Write the rows; per day of their first messages (the account's time zone): (day, firsts, rows, first
+    send, last send), summed by the same statement (read back later, a fresh batch's rows are planned from
+    statistics that have not seen them yet)."""
     with connection.cursor() as cursor:
         cursor.execute(_INSERT_SQL, params)
-        return cursor.rowcount
+        return cursor.fetchall()
 
 
 def campaign_dispatch(
@@ -345,7 +353,7 @@ def campaign_dispatch(
         for index, step in enumerate(steps):
             total += step.delay_minutes if index else 0
             cumulative.append(total)
-        written = _write_sql(
+        per_day = _write_sql(
             {
                 "cap_day": [c[0] for c in caps],
                 "cap_order": [c[1] for c in caps],
@@ -360,31 +368,23 @@ def campaign_dispatch(
                 "step_ids": [s.pk for s in steps],
                 "step_minutes": cumulative,
                 "now": now,
+                "zone": getattr(limits.account_zone(locked.account), "key", "UTC"),
             }
         )
         campaign_status_change(campaign_id=locked.pk, to=Campaign.Status.ACTIVE)
-        result = _summary(locked, steps, batch_number, now, written, mx_bounced)
+        result = _summary(batch_number, steps, per_day, mx_bounced)
     campaign.refresh_from_db(fields=["status", "activated_at", "completed_at"])
     return result
 
 
-def _summary(campaign, steps, batch_number, now, written, mx_bounced) -> DispatchResult:
-    zone = limits.account_zone(campaign.account)
-    mine = ScheduledSend.objects.filter(campaign=campaign, status=Status.SCHEDULED, created_at=now)
-    bounds = mine.aggregate(first=Min("send_at"), last=Max("send_at"))
-    by_day = (
-        mine.filter(step=steps[0])
-        .annotate(day=TruncDate("send_at", tzinfo=zone))
-        .values("day")
-        .annotate(n=Count("*"))
-        .order_by("day")
-    )
+def _summary(batch_number, steps, per_day, mx_bounced) -> DispatchResult:
+    written = sum(row[2] for row in per_day)
     return DispatchResult(
         batch_number=batch_number,
         scheduled=written // len(steps),
         sends=written,
-        first_send_at=bounds["first"],
-        last_send_at=bounds["last"],
-        by_day=[{"date": row["day"], "count": row["n"]} for row in by_day],
+        first_send_at=min((row[3] for row in per_day), default=None),
+        last_send_at=max((row[4] for row in per_day), default=None),
+        by_day=[{"date": day, "count": firsts} for day, firsts, *_ in per_day if firsts],
         mx_bounced=mx_bounced,
     )

@@ -21,7 +21,7 @@ from django.utils import timezone
 from accounts.models import Account
 from core.errors import ApplicationError, ValidationFailed
 from mailboxes.models import Mailbox
-from mailboxes.services import mailbox_reenable
+from mailboxes.services import mailbox_addresses_lock, mailbox_reenable
 
 from .models import Campaign, Outreach, SequenceStep, SmtpCredential
 from .planning import (  # noqa: F401 (the field lists are part of this module's API)
@@ -85,11 +85,6 @@ def _write_credentials(campaign: Campaign, planned: tuple[list[SmtpCredential], 
     SmtpCredential.objects.bulk_create([c for c in credentials if c._state.adding])
 
 
-def _lock_mailbox_addresses(account: Account) -> None:
-    """Serialise the account's writes that may create mailboxes: two creating the same address would collide."""
-    Account.objects.select_for_update().filter(pk=account.pk).values_list("pk", flat=True).first()
-
-
 @transaction.atomic
 def campaign_create(
     *,
@@ -113,7 +108,7 @@ def campaign_create(
         raise TypeError(f"campaign_create() got unexpected options {unknown}")
     campaign = Campaign(account=account, kind=kind)
     data = {"name": name, "outreach_id": outreach_id, **{k: v for k, v in options.items() if v is not None}}
-    _lock_mailbox_addresses(account)
+    mailbox_addresses_lock(account_id=account.pk)
     _, steps, credentials = plan(campaign, data, sequence_steps, smtp_credentials)
     campaign.save()
     SequenceStep.objects.bulk_create(steps)
@@ -142,7 +137,7 @@ def campaign_update(
     problem found, keyed by path (module docstring).
     """
     if smtp_credentials is not None:
-        _lock_mailbox_addresses(campaign.account)
+        mailbox_addresses_lock(account_id=campaign.account_id)
     if sequence_steps is not None or smtp_credentials is not None:
         # Two editors replacing the lists at once would interleave their deletes and position moves.
         Campaign.objects.select_for_update().filter(pk=campaign.pk).first()

@@ -58,8 +58,9 @@ def _raise_if_invalid(mailbox: Mailbox) -> None:
         )
 
 
-def _lock_account(account_id: Any) -> None:
-    """Serialise the account's writes that may create an address: two creating the same one would collide."""
+def mailbox_addresses_lock(*, account_id: Any) -> None:
+    """Serialise the account's writes that may create or change a mailbox address (this API's, and a
+    campaign's nested credentials): two creating the same one would collide on the unique address."""
     Account.objects.select_for_update().filter(pk=account_id).values_list("pk", flat=True).first()
 
 
@@ -106,7 +107,7 @@ def mailbox_create(*, account: Account, **data: Any) -> Mailbox:
         data = {**defaults, **{k: v for k, v in data.items() if v not in (None, "")}}
         data.pop("smtp_password", None)
         data.pop("imap_password", None)
-    _lock_account(account.pk)
+    mailbox_addresses_lock(account_id=account.pk)
     mailbox = Mailbox(account=account)
     _apply(mailbox, data)
     _raise_if_invalid(mailbox)
@@ -124,7 +125,7 @@ def mailbox_update(*, mailbox: Mailbox, data: dict[str, Any]) -> Mailbox:
     unknown = sorted(set(data) - set(SETTINGS))
     if unknown:
         raise TypeError(f"mailbox_update() got unexpected fields {unknown}")
-    _lock_account(mailbox.account_id)
+    mailbox_addresses_lock(account_id=mailbox.account_id)
     _apply(mailbox, data)
     _raise_if_invalid(mailbox)
     mailbox.save()

@@ -15,24 +15,24 @@
   so today fills first and the rest rolls to the following days; the i-th
   enrollment of the batch (by `created_at, id`: priority enrollments first)
   takes the i-th slot.
-- Times. Step 1 of the i-th send is at its day's anchor plus the cumulative
-  sum of random gaps, each uniform in `[min_wait_seconds, max_wait_seconds]`
-  (the first send has no gap). Today's anchor is now (or just after the
-  campaign's last step-1 send already scheduled today); a later day's anchor
-  is its local midnight. A day takes no more sends than surely fit before
-  its midnight at the longest wait, so none spills into the next day and
-  every day's first messages stay within the limits it was planned under. Step N is at step 1 + the
-  cumulative `delay_minutes` of steps 2..N.
+- Times. Each day's first slot is at its anchor, each next one a random
+  gap later, uniform in `[min_wait_seconds, max_wait_seconds]`. Today's
+  anchor is now (or just after the campaign's last step-1 send already
+  scheduled today); a later day's anchor is its local midnight. A slot that
+  would fall past midnight goes to the next day, so no day's first messages
+  exceed what it was planned for. Step N is at step 1 + the cumulative
+  `delay_minutes` of steps 2..N.
 
-The rows are written by one `INSERT … SELECT` (generate_series for the
-slots, window functions for the ranks and cumulative gaps); the plan (how
-many free slots each credential has on each day, and each day's anchor) is
-computed in Python from one GROUP BY and passed in as arrays.
+The plan (which credential and time each slot gets) is made in Python from
+one GROUP BY of what the mailboxes hold; the rows are written by one
+`INSERT … SELECT` that ranks the batch's enrollments and joins them to the
+slots passed in as arrays, and sums what it wrote per day.
 """
 
 from __future__ import annotations
 
 import datetime
+import random
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -164,111 +164,79 @@ def _slots_held(step1: SequenceStep, credentials: list[SmtpCredential], since: d
     return by_mailbox, by_credential, last_scheduled
 
 
-def _fits_before(end: datetime.datetime, anchor: datetime.datetime, campaign: Campaign) -> int | None:
-    """How many first messages surely fit between `anchor` and `end` (None: no bound, the waits are 0).
-
-    A day's first send is at its anchor and each next one at most `max_wait_seconds` later, so this many
-    never spill past midnight into the next day, whose own limit would then be exceeded.
-    """
-    if not campaign.max_wait_seconds:
-        return None
-    seconds = (end - anchor).total_seconds()
-    return 0 if seconds <= 0 else int((seconds - 1) // campaign.max_wait_seconds) + 1
-
-
-def _within(free: dict[Any, int], budget: int | None) -> dict[Any, int]:
-    """Share at most `budget` slots among the credentials' `free` ones, evenly (round-robin, in their order)."""
-    if budget is None or sum(free.values()) <= budget:
-        return dict(free)
-    level = 0  # the most rounds every credential with that many free slots can take
-    while sum(min(n, level + 1) for n in free.values()) <= budget:
-        level += 1
-    taken = {key: min(n, level) for key, n in free.items()}
-    left = budget - sum(taken.values())
-    for key, n in free.items():
-        if left and n > level:
-            taken[key] += 1
-            left -= 1
-    return taken
-
-
 def _slot_plan(
     campaign: Campaign, credentials: list[SmtpCredential], step1: SequenceStep, needed: int, now, *, roll_over: bool
-):
-    """(caps, anchors): caps = [(day_index, credential order, credential id, free slots)], anchors = {day: at}.
+) -> tuple[list[int], list[float]]:
+    """The first `needed` slots, in order: (index into `credentials`, step-1 time as epoch seconds) each.
 
-    A credential's free slots on a day: its mailbox's limit less what every campaign holds through the
-    mailbox that day, and at most its own cap less what this campaign holds; all of them together at most
-    what fits before midnight at the campaign's longest wait (`_fits_before`). Raises `no_capacity` when
-    no credential has a free slot today, unless `roll_over`.
+    Day by day from today (the account's time zone): a credential may take its mailbox's limit less what
+    every campaign holds through the mailbox that day, and at most its own cap less what this campaign
+    holds. The day's slots go round-robin over the credentials, the first at the day's anchor, each next
+    one a random wait later; a slot that would fall past midnight starts the next day instead, so every
+    day's first messages stay within the limits it was planned under. Raises `no_capacity` when nothing
+    fits today, unless `roll_over`.
     """
     zone = limits.account_zone(campaign.account)
     today = limits.local_day(zone, now)
     by_mailbox, by_credential, last_scheduled = _slots_held(step1, credentials, limits.day_start(zone, today), zone)
-    caps, anchors, total, index = [], {}, 0, 0
-    while total < needed:
+    jitter = random.Random()  # noqa: S311 (spacing sends, not a secret)
+    lowest, highest = float(campaign.min_wait_seconds), float(campaign.max_wait_seconds)
+    slot_credentials: list[int] = []
+    slot_times: list[float] = []
+    for index in range(MAX_PLAN_DAYS + 1):
+        if len(slot_times) >= needed:
+            return slot_credentials, slot_times
         day = today + datetime.timedelta(days=index)
         anchor = now if index == 0 else limits.day_start(zone, day)
         if day in last_scheduled:
             anchor = max(anchor, last_scheduled[day] + datetime.timedelta(seconds=campaign.min_wait_seconds))
-        free = {}
-        mailbox_free = {
-            c.mailbox_id: c.mailbox.daily_limit - by_mailbox.get((day, c.mailbox_id), 0) for c in credentials
-        }
-        for credential in credentials:
-            room = mailbox_free[credential.mailbox_id]
-            if credential.campaign_daily_limit is not None:
-                room = min(room, credential.campaign_daily_limit - by_credential.get((day, credential.pk), 0))
-            free[credential.pk] = max(room, 0)
-            mailbox_free[credential.mailbox_id] -= free[credential.pk]
-        taken = _within(free, _fits_before(limits.day_start(zone, day + datetime.timedelta(days=1)), anchor, campaign))
-        free_today = 0
-        for order, credential in enumerate(credentials):
-            if taken[credential.pk]:
-                caps.append((index, order, credential.pk, taken[credential.pk]))
-                free_today += taken[credential.pk]
-        if index == 0 and not free_today and not roll_over:
+        free = _free_slots(credentials, day, by_mailbox, by_credential)
+        at, end, taken = anchor.timestamp(), limits.day_start(zone, day + datetime.timedelta(days=1)).timestamp(), 0
+        while len(slot_times) < needed and any(free) and at < end:
+            for position, left in enumerate(free):
+                if not left or len(slot_times) >= needed:
+                    continue
+                if taken:
+                    at += jitter.uniform(lowest, highest)
+                if at >= end:
+                    break
+                slot_credentials.append(position)
+                slot_times.append(at)
+                free[position] -= 1
+                taken += 1
+        if index == 0 and not taken and not roll_over:
             raise _refuse(
                 "no_capacity",
                 "Every enabled mailbox of the campaign is at its daily limit of first messages for today.",
             )
-        anchors[index] = anchor
-        total += free_today
-        index += 1
-        if index > MAX_PLAN_DAYS:
-            raise _refuse("no_capacity", "The campaign's mailboxes have no free slot in the coming year.")
-    return caps, anchors
+    raise _refuse("no_capacity", "The campaign's mailboxes have no free slot in the coming year.")
+
+
+def _free_slots(credentials: list[SmtpCredential], day, by_mailbox: dict, by_credential: dict) -> list[int]:
+    """Each credential's free first-message slots on `day`; credentials sharing a mailbox share its room."""
+    mailbox_free = {c.mailbox_id: c.mailbox.daily_limit - by_mailbox.get((day, c.mailbox_id), 0) for c in credentials}
+    free = []
+    for credential in credentials:
+        room = mailbox_free[credential.mailbox_id]
+        if credential.campaign_daily_limit is not None:
+            room = min(room, credential.campaign_daily_limit - by_credential.get((day, credential.pk), 0))
+        free.append(max(room, 0))
+        mailbox_free[credential.mailbox_id] -= free[-1]
+    return free
 
 
 _INSERT_SQL = """
-WITH caps AS (
-    SELECT * FROM unnest(%(cap_day)s::int[], %(cap_order)s::int[], %(cap_cred)s::uuid[], %(cap_free)s::int[])
-        AS c(day_index, cred_order, cred_id, free)
-), anchors AS (
-    SELECT * FROM unnest(%(anchor_day)s::int[], %(anchor_at)s::timestamptz[]) AS a(day_index, at)
-), slots AS (
-    SELECT c.day_index, c.cred_id, row_number() OVER (ORDER BY c.day_index, j, c.cred_order) AS slot
-    FROM caps c CROSS JOIN LATERAL generate_series(1, c.free) AS j
+WITH slots AS (
+    SELECT * FROM unnest(%(slot_credential)s::int[], %(slot_at)s::float8[]) WITH ORDINALITY AS s(credential, at, slot)
 ), targets AS (
     SELECT e.id AS enrollment_id, row_number() OVER (ORDER BY e.created_at, e.id) AS slot
     FROM enrollments_enrollment e
     WHERE e.campaign_id = %(campaign_id)s AND e.batch_number = %(batch)s AND e.status = 'pending'
       AND e.unsubscribed_at IS NULL
       AND {no_send_yet}
-), gapped AS MATERIALIZED (
-    SELECT t.enrollment_id, t.slot, s.day_index, s.cred_id,
-           CASE WHEN t.slot = 1 THEN 0.0
-                ELSE %(min_wait)s + random() * (%(max_wait)s - %(min_wait)s) END AS gap
-    FROM targets t JOIN slots s ON s.slot = t.slot
-), summed AS (
-    SELECT g.*, sum(g.gap) OVER (ORDER BY g.slot) AS cum,
-           min(g.slot) OVER (PARTITION BY g.day_index) AS first_slot
-    FROM gapped g
 ), timed AS (
-    SELECT s.enrollment_id, s.cred_id,
-           to_timestamp(s.cum + max(CASE WHEN s.slot = s.first_slot
-                                         THEN extract(epoch FROM a.at) - s.cum END) OVER (ORDER BY s.slot)) AS step1_at
-    FROM summed s JOIN anchors a ON a.day_index = s.day_index
+    SELECT t.enrollment_id, (%(credential_ids)s::uuid[])[s.credential + 1] AS cred_id, to_timestamp(s.at) AS step1_at
+    FROM targets t JOIN slots s ON s.slot = t.slot
 ), written AS (
     INSERT INTO mailing_scheduledsend
         (id, campaign_id, enrollment_id, step_id, smtp_credential_id, status, send_at, attempts,
@@ -348,23 +316,18 @@ def campaign_dispatch(
             .order_by("pk")
             .values_list("pk", flat=True)
         )
-        caps, anchors = _slot_plan(locked, credentials, steps[0], needed, now, roll_over=roll_over)
+        slot_credentials, slot_times = _slot_plan(locked, credentials, steps[0], needed, now, roll_over=roll_over)
         cumulative, total = [], 0
         for index, step in enumerate(steps):
             total += step.delay_minutes if index else 0
             cumulative.append(total)
         per_day = _write_sql(
             {
-                "cap_day": [c[0] for c in caps],
-                "cap_order": [c[1] for c in caps],
-                "cap_cred": [c[2] for c in caps],
-                "cap_free": [c[3] for c in caps],
-                "anchor_day": list(anchors),
-                "anchor_at": list(anchors.values()),
+                "slot_credential": slot_credentials,
+                "slot_at": slot_times,
+                "credential_ids": [c.pk for c in credentials],
                 "campaign_id": locked.pk,
                 "batch": batch_number,
-                "min_wait": float(locked.min_wait_seconds),
-                "max_wait": float(locked.max_wait_seconds),
                 "step_ids": [s.pk for s in steps],
                 "step_minutes": cumulative,
                 "now": now,

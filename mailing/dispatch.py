@@ -11,7 +11,7 @@
   mailboxes' rows are locked while the plan is made and written, so two
   campaigns dispatching through one mailbox plan one after the other and
   their forecasts add up to at most its limit per day. Slots are dealt day
-  by day, round-robin over the credentials (`(day, j, credential order)`),
+  by day, round-robin over the credentials in their order,
   so today fills first and the rest rolls to the following days; the i-th
   enrollment of the batch (by `created_at, id`: priority enrollments first)
   takes the i-th slot.

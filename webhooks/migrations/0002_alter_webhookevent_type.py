@@ -4,15 +4,31 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('webhooks', '0001_initial'),
+        ("webhooks", "0001_initial"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='webhookevent',
-            name='type',
-            field=models.CharField(choices=[('enrollment.sent', 'enrollment.sent'), ('enrollment.opened', 'enrollment.opened'), ('enrollment.replied', 'enrollment.replied'), ('enrollment.bounced', 'enrollment.bounced'), ('enrollment.unsubscribed', 'enrollment.unsubscribed'), ('enrollment.completed', 'enrollment.completed'), ('campaign.completed', 'campaign.completed'), ('smtp_credential.disabled', 'smtp_credential.disabled'), ('mailbox.disabled', 'mailbox.disabled'), ('journey_enrollment.completed', 'journey_enrollment.completed'), ('journey_enrollment.exited', 'journey_enrollment.exited'), ('webhook.test', 'webhook.test'), ('webhook_endpoint.disabled', 'webhook_endpoint.disabled')], max_length=64),
+            model_name="webhookevent",
+            name="type",
+            field=models.CharField(
+                choices=[
+                    ("enrollment.sent", "enrollment.sent"),
+                    ("enrollment.opened", "enrollment.opened"),
+                    ("enrollment.replied", "enrollment.replied"),
+                    ("enrollment.bounced", "enrollment.bounced"),
+                    ("enrollment.unsubscribed", "enrollment.unsubscribed"),
+                    ("enrollment.completed", "enrollment.completed"),
+                    ("campaign.completed", "campaign.completed"),
+                    ("smtp_credential.disabled", "smtp_credential.disabled"),
+                    ("mailbox.disabled", "mailbox.disabled"),
+                    ("journey_enrollment.completed", "journey_enrollment.completed"),
+                    ("journey_enrollment.exited", "journey_enrollment.exited"),
+                    ("webhook.test", "webhook.test"),
+                    ("webhook_endpoint.disabled", "webhook_endpoint.disabled"),
+                ],
+                max_length=64,
+            ),
         ),
     ]

@@ -215,7 +215,9 @@ def limits_release(*, credential_id: Any, account_id: Any, day: datetime.date, f
     )
 
 
-def count_outcome(*, credential_id: Any, day: datetime.date, sent: int = 0, bounced: int = 0) -> None:
+def count_outcome(
+    *, credential_id: Any, day: datetime.date, sent: int = 0, bounced: int = 0, mailbox_id: Any = None
+) -> None:
     """Add messages the server took (`sent`) or refused with a 5xx (`bounced`) to the day's counters.
 
     Counted on its mailbox's row (the mailbox's health, over every campaign) and on the campaign's,
@@ -224,7 +226,7 @@ def count_outcome(*, credential_id: Any, day: datetime.date, sent: int = 0, boun
     missing: a message reserved before midnight may be counted after it.
     """
     counted = {"sent": F("sent") + sent, "bounced": F("bounced") + bounced}
-    mailbox_id = _mailbox_of(credential_id)
+    mailbox_id = mailbox_id or _mailbox_of(credential_id)  # callers that know it save the lookup
     if mailbox_id is not None:
         mailbox_rows = MailboxDay.objects.filter(mailbox_id=mailbox_id, day=day)
         if not mailbox_rows.update(**counted):

@@ -182,8 +182,8 @@ def _apply_sent(claimed: str, params: dict[str, Any]) -> int:
         )
         # In one order (mailbox, credential, day) whoever counts, so that two transactions counting
         # for credentials that share mailboxes lock the day rows in the same order (no deadlock).
-        for (_, credential, day), count in sorted(days.items()):
-            limits.count_outcome(credential_id=credential, day=day, sent=count)
+        for (mailbox, credential, day), count in sorted(days.items()):
+            limits.count_outcome(credential_id=credential, day=day, sent=count, mailbox_id=mailbox)
     return len(rows)
 
 
@@ -323,7 +323,9 @@ def record(batch: list[Outcome], *, credential: SmtpCredential, worker: str) -> 
         for outcome in batch:
             _HANDLERS[outcome.kind](outcome, shared)
         for day, bounced in sorted(shared.bounced.items()):  # days in one order, as `_apply_sent` does
-            limits.count_outcome(credential_id=credential.pk, day=day, bounced=bounced)
+            limits.count_outcome(
+                credential_id=credential.pk, day=day, bounced=bounced, mailbox_id=credential.mailbox_id
+            )
     if shared.credential_disabled:
         credential.mailbox.refresh_from_db(fields=["disabled_at"])
         if credential.mailbox.disabled_at is not None:

@@ -19,6 +19,8 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from accounts.models import Account
 from core.errors import ValidationFailed
 from mailboxes.models import Mailbox, looks_like_address
+from mailboxes.selectors import mailbox_address_taken
+from mailboxes.services import mailbox_change_problems
 
 from .models import Campaign, Outreach, SequenceStep, SmtpCredential
 
@@ -174,6 +176,15 @@ class _MailboxesInPlay:
         if mailbox.email:
             self.by_address.setdefault(mailbox.email.lower(), mailbox)
 
+    def address_taken(self, mailbox: Mailbox) -> bool:
+        """Whether another mailbox (stored, or new in this list) has the address `mailbox` now has."""
+        if not mailbox.email:
+            return False
+        other = self.by_address.get(mailbox.email.lower())
+        if other is not None and other is not mailbox:
+            return True
+        return mailbox_address_taken(account_id=self.account.pk, email=mailbox.email, exclude_pk=mailbox.pk)
+
     def new(self) -> Mailbox:
         return self._keep(Mailbox(account=self.account))
 
@@ -244,8 +255,19 @@ def _build_credentials(
         mailbox = _credential_mailbox(mailboxes, credential, data, prefix, errors)
         if mailbox is None:
             continue
+        problems = {}
+        if not mailbox._state.adding:
+            settings = {MAILBOX_SETTINGS[k]: v for k, v in data.items() if k in MAILBOX_SETTINGS}
+            problems = mailbox_change_problems(stored=mailbox, data=settings)
         _apply_mailbox_settings(mailbox, data)
         check(errors, mailbox, prefix=prefix, exclude=("account",), rename={"email": "from_email"})
+        if not any(key.startswith(prefix) for key in errors):  # a value refused already says enough
+            for name, messages in problems.items():
+                errors.setdefault(f"{prefix}{'from_email' if name == 'email' else name}", []).extend(messages)
+        if mailboxes.address_taken(mailbox):
+            errors.setdefault(f"{prefix}from_email", []).append(
+                f"Another mailbox of the account sends as {mailbox.email}: name it by mailbox_id instead."
+            )
         if mailbox._state.adding and not mailbox.is_oauth2 and not mailbox.smtp_password:
             # A mailbox the account has no other way to sign in with; an existing one keeps its password.
             errors.setdefault(f"{prefix}smtp_password", []).append("This field is required.")

@@ -21,7 +21,7 @@ from django.utils import timezone
 from accounts.models import Account
 from core.errors import ApplicationError, ValidationFailed
 from mailboxes.models import Mailbox
-from mailboxes.services import mailbox_addresses_lock, mailbox_reenable
+from mailboxes.services import mailbox_addresses_lock, mailbox_reenable, mailbox_save_settings
 
 from .models import Campaign, Outreach, SequenceStep, SmtpCredential
 from .planning import (  # noqa: F401 (the field lists are part of this module's API)
@@ -71,7 +71,7 @@ def _write_steps(campaign: Campaign, steps: list[SequenceStep]) -> None:
 def _write_mailboxes(mailboxes: list[Mailbox]) -> None:
     """Save the mailboxes a credential list creates or changes (secrets not given are the stored values)."""
     for mailbox in mailboxes:
-        mailbox.save()
+        mailbox_save_settings(mailbox)
 
 
 def _write_credentials(campaign: Campaign, planned: tuple[list[SmtpCredential], list[Mailbox]]) -> None:

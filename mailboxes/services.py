@@ -7,6 +7,7 @@ the campaigns' nested credentials meet too. Secrets change only when given.
 
 from __future__ import annotations
 
+import copy
 import datetime
 import secrets
 from typing import Any
@@ -38,6 +39,49 @@ SETTINGS = (
     "imap_username",
     "imap_password",
 )
+
+
+# Each stored secret and the settings that say where it is sent: a change of those needs the secret
+# again, or an API key could point a mailbox at its own server and collect the password.
+SECRET_DESTINATIONS = {
+    "smtp_password": ("smtp_host", "smtp_port", "smtp_username", "smtp_security"),
+    "imap_password": ("imap_host", "imap_port", "imap_username"),
+}
+# An OAuth2 mailbox's bearer token only ever goes to its provider's servers.
+PROVIDER_SERVERS = ("smtp_host", "smtp_port", "smtp_security", "imap_host", "imap_port")
+
+
+def _compared(name: str, mailbox: Mailbox) -> Any:
+    value = getattr(mailbox, name)
+    return value.strip().lower() if name in CASELESS and isinstance(value, str) else value
+
+
+CASELESS = ("email", "smtp_host", "smtp_username", "imap_host", "imap_username")  # DNS names and logins
+
+
+def mailbox_change_problems(*, stored: Mailbox, data: dict[str, Any]) -> dict[str, list[str]]:
+    """What a change of a stored mailbox may not do, by field: send a stored secret (a password, an
+    OAuth2 token) to another server or login than the one it was given for."""
+    # Both sides with their defaults filled (a port's security, IMAP's 993), so a default is no change.
+    before, after = copy.copy(stored), copy.copy(stored)
+    before.apply_defaults()
+    _apply(after, {name: value for name, value in data.items() if name in SETTINGS})
+    after.apply_defaults()
+    changed = [name for name in SETTINGS if _compared(name, after) != _compared(name, before)]
+    if stored.is_oauth2:
+        return {
+            name: ["An OAuth2 mailbox signs in to its provider's servers; they cannot be changed."]
+            for name in changed
+            if name in PROVIDER_SERVERS
+        }
+    errors = {}
+    for secret, destination in SECRET_DESTINATIONS.items():
+        moved = [name for name in changed if name in destination]
+        if moved and getattr(stored, secret) and not data.get(secret):
+            errors[secret] = [
+                f"Required when {', '.join(moved)} change: a stored password is only sent where it was given for."
+            ]
+    return errors
 
 
 def _raise_if_invalid(mailbox: Mailbox) -> None:
@@ -126,15 +170,29 @@ def mailbox_update(*, mailbox: Mailbox, data: dict[str, Any]) -> Mailbox:
     if unknown:
         raise TypeError(f"mailbox_update() got unexpected fields {unknown}")
     mailbox_addresses_lock(account_id=mailbox.account_id)
+    problems = mailbox_change_problems(stored=mailbox, data=data)
+    if problems:
+        first, messages = next(iter(problems.items()))
+        raise ValidationFailed(f"{first}: {messages[0]}", details=problems)
     _apply(mailbox, data)
     _raise_if_invalid(mailbox)
-    mailbox.save()
+    mailbox_save_settings(mailbox)
     return mailbox
+
+
+def mailbox_save_settings(mailbox: Mailbox) -> None:
+    """Save a mailbox's settings (all of a new one); a stored one's health and OAuth2 state are left as they
+    are in the database, so a write racing the bounce guard or a token refresh cannot undo them."""
+    if mailbox._state.adding:
+        mailbox.save()
+    else:
+        mailbox.save(update_fields=[*SETTINGS, "updated_at"])
 
 
 @transaction.atomic
 def mailbox_delete(*, mailbox: Mailbox) -> None:
     """Delete a mailbox no campaign or journey uses; 409 `mailbox_in_use` otherwise (naming them)."""
+    mailbox_addresses_lock(account_id=mailbox.account_id)  # no campaign attaches it meanwhile
     users = list(mailbox.credentials.select_related("campaign").order_by("campaign__name"))
     if users:
         names = ", ".join(sorted({c.campaign.name for c in users}))

@@ -97,7 +97,6 @@ def test_the_seed_payload_posted_twice_makes_one_mailbox_updated_by_the_second_a
         api,
         _seed_create(
             label="Second",
-            smtp_host="smtp.example.org",
             daily_limit=120,
             from_name="Sales Team",
             smtp_password=None,
@@ -107,12 +106,7 @@ def test_the_seed_payload_posted_twice_makes_one_mailbox_updated_by_the_second_a
 
     (mailbox,) = Mailbox.objects.filter(account=owner)
     assert _mailbox_of(first) == _mailbox_of(second) == mailbox
-    assert (mailbox.email, mailbox.smtp_host, mailbox.daily_limit, mailbox.from_name) == (
-        ADDRESS,
-        "smtp.example.org",
-        120,
-        "Sales Team",
-    )
+    assert (mailbox.email, mailbox.daily_limit, mailbox.from_name) == (ADDRESS, 120, "Sales Team")
     assert (mailbox.smtp_password, mailbox.imap_password) == ("first-smtp-SECRET", "first-imap-SECRET")
     # Each campaign keeps its own use of it: its label, and the id its shows and reenable take.
     assert [c.label for c in SmtpCredential.objects.filter(campaign_id__in=[first, second]).order_by("created_at")] == [
@@ -121,12 +115,31 @@ def test_the_seed_payload_posted_twice_makes_one_mailbox_updated_by_the_second_a
     ]
     # The first campaign reads the mailbox as the second left it.
     (shown,) = api.get(f"/api/campaigns/{first}").json()["smtp_credentials"]
-    assert (shown["mailbox_id"], shown["smtp_host"], shown["daily_limit"], shown["label"]) == (
+    assert (shown["mailbox_id"], shown["from_name"], shown["daily_limit"], shown["label"]) == (
         str(mailbox.pk),
-        "smtp.example.org",
+        "Sales Team",
         120,
         "Primary",
     )
+
+
+def test_pointing_a_stored_mailbox_at_another_server_needs_its_password_again(api, owner):
+    first = _created(api, _seed_create())
+    before = Mailbox.objects.get(account=owner)
+
+    details = _refused(api, _seed_create(label="Elsewhere", smtp_host="smtp.attacker.example", smtp_password=None))
+
+    assert details == {
+        "smtp_credentials[0].smtp_password": [
+            "Required when smtp_host change: a stored password is only sent where it was given for."
+        ]
+    }
+    after = Mailbox.objects.get(account=owner)
+    assert (after.smtp_host, after.smtp_password) == (before.smtp_host, "first-smtp-SECRET")
+    assert SmtpCredential.objects.filter(mailbox=after).count() == 1 and _mailbox_of(first) == after
+    # With the password, the move is the operator's own.
+    _created(api, _seed_create(label="Moved", smtp_host="smtp.example.org", smtp_password="new-SECRET"))
+    assert Mailbox.objects.get(account=owner).smtp_host == "smtp.example.org"
 
 
 def test_an_address_the_account_has_no_mailbox_for_needs_its_smtp_password(api, owner, mailbox_id):

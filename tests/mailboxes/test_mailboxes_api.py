@@ -209,3 +209,70 @@ def test_the_schema_documents_every_mailbox_endpoint(api):
     assert "post" in paths["/api/mailboxes/{id}/reenable/"]
     assert {"200", "404", "422"} <= set(paths["/api/mailboxes/{id}/oauth/start/"]["post"]["responses"])
     assert {"204", "404", "409"} <= set(paths["/api/mailboxes/{id}/"]["delete"]["responses"])
+
+
+@pytest.mark.django_db
+def test_pointing_a_mailbox_at_another_server_needs_its_password_again(api):
+    created = api.post("/api/mailboxes", PASSWORD_MAILBOX, format="json").json()
+
+    moved = api.patch(f"/api/mailboxes/{created['id']}", {"smtp_host": "smtp.attacker.example"}, format="json")
+    assert moved.status_code == 422
+    assert moved.json()["error"]["details"] == {
+        "smtp_password": ["Required when smtp_host change: a stored password is only sent where it was given for."]
+    }
+    imap = api.patch(f"/api/mailboxes/{created['id']}", {"imap_username": "other@acme.com"}, format="json")
+    assert set(imap.json()["error"]["details"]) == {"imap_password"}
+    assert Mailbox.objects.get(pk=created["id"]).smtp_host == "smtp.acme.com"
+
+    body = {"smtp_host": "smtp2.acme.com", "smtp_password": "smtp-secret-2"}
+    assert api.patch(f"/api/mailboxes/{created['id']}", body, format="json").status_code == 200
+    # Case is no change of server or login.
+    same = api.patch(f"/api/mailboxes/{created['id']}", {"smtp_username": "SALES@acme.com"}, format="json")
+    assert same.status_code == 200
+
+
+@pytest.mark.django_db
+def test_an_oauth2_mailbox_keeps_its_providers_servers(api, owner):
+    mailbox = MailboxFactory(
+        account=owner, auth_kind="oauth2", oauth_provider="google", smtp_password="", oauth_refresh_token="r"
+    )
+    response = api.patch(f"/api/mailboxes/{mailbox.pk}", {"smtp_host": "smtp.attacker.example"}, format="json")
+    assert response.status_code == 422
+    assert set(response.json()["error"]["details"]) == {"smtp_host"}
+
+
+@pytest.mark.django_db
+def test_a_settings_change_does_not_undo_a_disable_that_happened_meanwhile(owner):
+    from mailboxes.services import mailbox_update
+    from mailing.services import mailbox_disable
+
+    mailbox = MailboxFactory(account=owner)
+    loaded = Mailbox.objects.get(pk=mailbox.pk)  # read by a request before the bounce guard fires
+    assert mailbox_disable(mailbox_id=mailbox.pk, reason="Bounce rate 9%")
+
+    mailbox_update(mailbox=loaded, data={"from_name": "Sales"})
+
+    stored = Mailbox.objects.get(pk=mailbox.pk)
+    assert (stored.from_name, stored.disabled_reason) == ("Sales", "Bounce rate 9%")
+    assert stored.disabled_at is not None
+
+
+@pytest.mark.django_db
+def test_a_campaign_item_cannot_rename_a_mailbox_to_another_ones_address(api, owner):
+    first = MailboxFactory(account=owner, email="one@acme.com", smtp_username="one@acme.com")
+    MailboxFactory(account=owner, email="two@acme.com", smtp_username="two@acme.com")
+    body = {
+        "name": "Clash",
+        "smtp_credentials": [{"mailbox_id": str(first.pk), "from_email": "two@acme.com"}],
+        "sequence_steps": [{"subject": "Hi", "body_html": "<p>Hi</p>"}],
+    }
+
+    response = api.post("/api/campaigns", body, format="json")
+
+    assert response.status_code == 422
+    assert response.json()["error"]["details"] == {
+        "smtp_credentials[0].from_email": [
+            "Another mailbox of the account sends as two@acme.com: name it by mailbox_id instead."
+        ]
+    }
+    assert Mailbox.objects.get(pk=first.pk).email == "one@acme.com"

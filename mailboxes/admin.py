@@ -200,10 +200,12 @@ class MailboxAdmin(admin.ModelAdmin):
         if obj.oauth_revoked_at:
             status = f"{obj.get_oauth_provider_display()}: access revoked on {obj.oauth_revoked_at:%Y-%m-%d %H:%M}"
         elif obj.oauth_connected_at:
-            status = (
-                f"{obj.get_oauth_provider_display()}: connected {obj.oauth_connected_at:%Y-%m-%d %H:%M}, "
+            expiry = (
                 f"token expires {obj.oauth_token_expires_at:%Y-%m-%d %H:%M} (refreshed before)"
+                if obj.oauth_token_expires_at
+                else "token refused by the server: refreshed at the next use"
             )
+            status = f"{obj.get_oauth_provider_display()}: connected {obj.oauth_connected_at:%Y-%m-%d %H:%M}, {expiry}"
         else:
             status = f"{obj.get_oauth_provider_display()}: not connected yet"
         label = "Reconnect with OAuth2" if obj.oauth_connected_at else "Connect with OAuth2"

@@ -43,6 +43,8 @@ DEFAULT_EXPIRES_IN = 3600
 # Answers of the token endpoint that mean "not now" rather than "never".
 _TRANSIENT_STATUS = frozenset({408, 429})
 _TRANSIENT_ERRORS = frozenset({"server_error", "temporarily_unavailable"})
+# The client's own refusals (RFC 6749 §5.2): the server's configuration, not the mailbox's grant.
+_CLIENT_ERRORS = frozenset({"invalid_client", "unauthorized_client", "unsupported_grant_type"})
 
 
 class OAuthFailure(Exception):
@@ -226,10 +228,17 @@ def _call(conf: Provider, request, *, refused: type[OAuthRejected]) -> dict:
         error, description = exc.error or "", exc.description or ""
         if error in _TRANSIENT_ERRORS:
             raise OAuthUnavailable(f"{conf.label} is temporarily unavailable ({error}); will retry.") from exc
+        if refused is OAuthRevoked and error in _CLIENT_ERRORS:
+            # Our client was refused (an expired secret, say), not the mailbox's grant: disabling every
+            # mailbox of the provider would not help, and reconnecting would fail the same way.
+            raise OAuthUnavailable(
+                f"{conf.label} refused this server's OAuth client ({error}): check its client id and secret "
+                "in the settings; will retry."
+            ) from exc
         raise refused(_refusal(conf, refused, error, description), error=error, description=description) from exc
     except requests.HTTPError as exc:  # a 4xx whose body is not JSON (the 5xx were screened)
         status = exc.response.status_code if exc.response is not None else 0
-        if status in (400, 401):
+        if status == 400 or (status == 401 and refused is not OAuthRevoked):
             raise refused(_refusal(conf, refused, f"HTTP {status}", ""), error=f"http_{status}") from exc
         raise OAuthUnavailable(f"The {conf.label} token endpoint answered HTTP {status}; will retry.") from exc
     except requests.Timeout as exc:

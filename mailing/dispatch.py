@@ -37,9 +37,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import BooleanField, Count, Max, Q
+from django.db.models import BooleanField, Count, Max, Q, Value
 from django.db.models.expressions import RawSQL
-from django.db.models.functions import TruncDate
+from django.db.models.functions import Greatest, TruncDate
 from django.utils import timezone
 
 from campaigns.models import Campaign, SequenceStep, SmtpCredential
@@ -140,12 +140,14 @@ def _slots_held(step1: SequenceStep, credentials: list[SmtpCredential], since: d
     )
     held = (
         ScheduledSend.objects.filter(
+            # Overdue first messages still to go (a paused campaign's, a re-enabled mailbox's) go out
+            # today: they hold today's slots, as the forecasts count them.
+            Q(send_at__gte=since) | Q(status__in=(Status.SCHEDULED, Status.QUEUED)),
             smtp_credential_id__in=list(mailbox_of),
             step_id__in=first_steps,
             status__in=SLOT_HOLDING,
-            send_at__gte=since,
         )
-        .annotate(day=TruncDate("send_at", tzinfo=zone))
+        .annotate(day=Greatest(TruncDate("send_at", tzinfo=zone), Value(since.date())))
         .values("smtp_credential_id", "campaign_id", "day")
         .annotate(n=Count("*"), last=Max("send_at", filter=~Q(status=Status.SENT)))
         .order_by()

@@ -7,8 +7,9 @@
    (secrets included), the mailbox's `daily_limit` is the largest of theirs
    and each credential keeps its own former limit as `campaign_daily_limit`
    when it was lower, so no campaign can send more through it than before.
-   A mailbox is disabled when any of its credentials was (the latest reason
-   is kept); re-enabling it once re-enables it everywhere. A credential
+   A mailbox is disabled when all of its credentials were (the latest reason
+   is kept): one old campaign's breach does not stop the live ones sharing
+   the address. Re-enabling it once re-enables it everywhere. A credential
    without a sending address gets a mailbox of its own.
 2. The day counters add up: each mailbox's `MailboxDay` is the sum of its
    credentials' `SmtpCredentialDay` rows, which stay as the per-campaign
@@ -65,13 +66,17 @@ def credentials_to_mailboxes(apps, schema_editor):
                 if value not in ("", None):
                     setattr(mailbox, name, value)
             mailbox.daily_limit = max(mailbox.daily_limit, credential.daily_limit)
-        if credential.disabled_at is not None and (
-            mailbox.disabled_at is None or credential.disabled_at > mailbox.disabled_at
-        ):
-            mailbox.disabled_at, mailbox.disabled_reason = credential.disabled_at, credential.disabled_reason
         members.setdefault(key, []).append(credential)
 
     for key, mailbox in mailboxes.items():
+        disabled = [c for c in members[key] if c.disabled_at is not None]
+        if len(disabled) == len(members[key]):
+            # Disabled only when every campaign had stopped using it: an old campaign's breach must not stop
+            # the live ones sharing the address (their own guard still judges what they send from now on).
+            latest = max(disabled, key=lambda c: c.disabled_at)
+            mailbox.disabled_at, mailbox.disabled_reason = latest.disabled_at, latest.disabled_reason
+        if not mailbox.smtp_security:
+            mailbox.smtp_security = "ssl" if mailbox.smtp_port == 465 else "starttls"
         mailbox.save()
         for credential in members[key]:
             credential.mailbox_id = mailbox.pk

@@ -37,7 +37,7 @@ class _Person(serializers.Serializer):
 
 class _Mailbox(serializers.Serializer):
     id = serializers.UUIDField(help_text="The account's mailbox sending to this person (`/api/mailboxes/{id}`).")
-    email = serializers.EmailField(help_text="The sender address.")
+    email = serializers.CharField(help_text="The sender address (empty for a mailbox that has none yet).")
     display_name = serializers.CharField(help_text="The sender name (the address when it has none).")
     is_paused = serializers.BooleanField(help_text="The mailbox is disabled (for every campaign using it).")
     is_unauthorized = serializers.BooleanField(

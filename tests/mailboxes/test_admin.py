@@ -487,3 +487,21 @@ def test_deleting_an_account_takes_its_campaigns_and_the_mailboxes_they_use(staf
     assert response.status_code == 302
     assert not Mailbox.objects.filter(pk=mailbox.pk).exists()
     assert not Campaign.objects.filter(pk=campaign.pk).exists()
+
+
+def test_an_oauth2_mailbox_whose_token_was_refused_shows_its_page(staff_client, owner):
+    mailbox = MailboxFactory(
+        account=owner,
+        auth_kind="oauth2",
+        oauth_provider="google",
+        smtp_password="",
+        oauth_refresh_token="refresh-SECRET",
+        oauth_connected_at=timezone.now(),
+        oauth_token_expires_at=None,  # `mailbox_access_token_refused` after a 535
+    )
+
+    page = staff_client.get(f"/admin/mailboxes/mailbox/{mailbox.pk}/change/")
+
+    assert page.status_code == 200
+    assert "token refused by the server: refreshed at the next use" in page.content.decode()
+    assert "refresh-SECRET" not in page.content.decode()

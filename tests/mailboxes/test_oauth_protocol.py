@@ -194,13 +194,28 @@ def test_refresh_of_a_revoked_grant_says_to_reconnect(oauth_server):
     assert "Google" in caught.value.reason and "revoked" in caught.value.reason
 
 
-def test_refresh_refused_without_a_json_error_is_revoked_too(oauth_server):
-    oauth_server.fail_status = 401
+def test_refresh_refused_with_a_bare_400_is_revoked_too(oauth_server):
+    oauth_server.fail_status = 400
 
     with pytest.raises(oauth.OAuthRevoked) as caught:
         oauth.refresh_access_token("google", refresh_token="whatever")
 
-    assert caught.value.error == "http_401"
+    assert caught.value.error == "http_400"
+
+
+def test_refresh_refused_with_a_bare_401_is_the_clients_trouble_not_a_revoked_grant(oauth_server):
+    oauth_server.fail_status = 401
+
+    with pytest.raises(oauth.OAuthUnavailable, match="401"):
+        oauth.refresh_access_token("google", refresh_token="whatever")
+
+
+def test_a_refused_client_secret_leaves_the_grant_alone(oauth_server, settings):
+    token = oauth_server.issue()
+    settings.OAUTH_PROVIDERS["google"]["client_secret"] = "an-expired-secret"
+
+    with pytest.raises(oauth.OAuthUnavailable, match=r"invalid_client.*client id and secret"):
+        oauth.refresh_access_token("google", refresh_token=token["refresh_token"])
 
 
 def test_refresh_with_the_authorization_server_down_is_unavailable(oauth_server):

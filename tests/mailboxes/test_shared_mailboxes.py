@@ -226,3 +226,23 @@ def test_with_real_waits_no_day_is_planned_past_the_mailbox_limit(api, owner, sm
     assert sum(day["first_messages"] for day in forecast) == 500
     assert max(day["first_messages"] for day in forecast) <= 100
     assert [day["first_messages"] for day in forecast[1:5]] == [100, 100, 100, 100]  # full days stay full
+
+
+@pytest.mark.django_db
+def test_overdue_first_messages_of_a_paused_campaign_hold_todays_room(api, owner, smtp_server):
+    mailbox = shared_mailbox(owner, smtp_server, daily_limit=10)
+    paused, other = campaign_on(owner, mailbox, "Paused"), campaign_on(owner, mailbox, "Other")
+    enroll_contacts(paused, 5)
+    enroll_contacts(other, 10)
+    dispatch(api, paused)
+    assert api.post(f"/api/campaigns/{paused.pk}/pause").status_code == 200
+    yesterday = timezone.now() - datetime.timedelta(days=1)
+    ScheduledSend.objects.filter(campaign=paused).update(send_at=yesterday)  # due while it was paused
+
+    plan = dispatch(api, other)
+
+    assert plan["by_day"][0]["count"] == 5
+    assert [day["first_messages"] for day in api.get(f"/api/mailboxes/{mailbox.pk}").json()["forecast"][:2]] == [
+        10,
+        5,
+    ]

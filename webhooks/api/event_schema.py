@@ -45,14 +45,14 @@ class SmtpCredentialDisabledData(serializers.Serializer):
     campaign_id = serializers.UUIDField()
     mailbox_id = serializers.UUIDField(help_text="The mailbox disabled: every campaign using it gets this event.")
     name = serializers.CharField()
-    from_email = serializers.EmailField()
+    from_email = serializers.CharField(help_text="The sending address (empty when the mailbox has none yet).")
     reason = serializers.CharField(help_text="Why it was disabled (bounce rate, authentication failures, operator).")
     disabled_at = serializers.DateTimeField()
 
 
 class MailboxDisabledData(serializers.Serializer):
     id = serializers.UUIDField(help_text="The mailbox.")
-    email = serializers.EmailField()
+    email = serializers.CharField(help_text="The sending address (empty when it has none yet).")
     reason = serializers.CharField(
         help_text="Why: which campaign's bounce-rate threshold was crossed, a revoked OAuth2 grant, or an operator."
     )

@@ -15,7 +15,7 @@ from typing import Any
 from django.conf import settings
 from django.core import signing
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.models import Account
@@ -244,8 +244,8 @@ def revoked_reason(mailbox: Mailbox, exc: Exception) -> str:
 def mailbox_access_token(*, mailbox: Mailbox) -> str:
     """A current OAuth2 access token for the mailbox, refreshed first when it expires within the margin.
 
-    The refresh runs under the mailbox's row lock, so concurrent workers
-    refresh once and the others read the new token. Raises
+    The refresh runs under the mailbox's OAuth lock (`_oauth_lock`), so
+    concurrent workers refresh once and the others read the new token. Raises
     `oauth.OAuthRevoked` (the caller disables the mailbox: it must be
     reconnected) or `oauth.OAuthUnavailable` (transient: try again later).
     """
@@ -263,9 +263,17 @@ def mailbox_access_token(*, mailbox: Mailbox) -> str:
     return mailbox.oauth_access_token
 
 
+def _oauth_lock(mailbox_id: Any) -> None:
+    """One token request per mailbox at a time (until the transaction ends): a transaction-level advisory lock,
+    not the row's, so dispatch, the bounce guard and edits are not held up by a provider's answer."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtext('mailbox-oauth:' || %s))", [str(mailbox_id)])
+
+
 def _refreshed(mailbox: Mailbox, margin: datetime.timedelta) -> Mailbox:
-    """The mailbox read under its row lock, its token refreshed unless another worker just did."""
-    locked = Mailbox.objects.select_for_update().get(pk=mailbox.pk)
+    """The mailbox read under its OAuth lock, its token refreshed unless another worker just did."""
+    _oauth_lock(mailbox.pk)
+    locked = Mailbox.objects.get(pk=mailbox.pk)
     if not _token_fresh(locked, margin):
         if not locked.oauth_refresh_token:
             raise oauth.OAuthRevoked("no refresh token: the mailbox was never connected")
@@ -347,7 +355,9 @@ def mailbox_oauth_complete(*, state: str, code: str) -> Mailbox:
         raise _refuse_callback(
             "This authorization link is invalid or expired: start the connection again.", "oauth_state_invalid"
         ) from None
-    mailbox = Mailbox.objects.select_for_update().filter(pk=data.get("mailbox")).first()
+    if data.get("mailbox"):
+        _oauth_lock(data["mailbox"])
+    mailbox = Mailbox.objects.filter(pk=data.get("mailbox")).first()
     if mailbox is None or not mailbox.oauth_code_verifier:
         raise _refuse_callback(
             "This authorization was already used or replaced by a newer one: start the connection again.",

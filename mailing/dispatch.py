@@ -37,9 +37,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import BooleanField, Count, Max, Q, Value
+from django.db.models import BooleanField, Count, DateTimeField, Max, Q, Value
 from django.db.models.expressions import RawSQL
-from django.db.models.functions import Greatest, TruncDate
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from campaigns.models import Campaign, SequenceStep, SmtpCredential
@@ -126,32 +126,34 @@ def _bounce_mx_invalid(campaign: Campaign, batch_number: int) -> int:
 def _slots_held(step1: SequenceStep, credentials: list[SmtpCredential], since: datetime.datetime, zone):
     """Step-1 slots held from `since` on, per (day, mailbox) over every campaign using the mailboxes,
     per (day, credential) for this campaign's caps, and this campaign's last scheduled step 1 per day."""
-    # The credentials and first steps of every campaign using these mailboxes, looked up first: as literal
-    # lists they let the count start from the sends' credential index, not from every first step's sends.
-    mailbox_of = dict(
+    # The credentials, campaigns and first steps using these mailboxes, looked up first: as literal lists
+    # they let each count be a range scan of the campaigns' (status, send_at) index, not of every send.
+    using = list(
         SmtpCredential.objects.filter(mailbox_id__in={c.mailbox_id for c in credentials}).values_list(
-            "pk", "mailbox_id"
+            "pk", "mailbox_id", "campaign_id"
         )
     )
+    mailbox_of = {credential: mailbox for credential, mailbox, _ in using}
     first_steps = list(
-        SequenceStep.objects.filter(position=1, campaign__smtp_credentials__in=list(mailbox_of))
-        .values_list("pk", flat=True)
-        .distinct()
+        SequenceStep.objects.filter(position=1, campaign_id__in={c for _, _, c in using}).values_list("pk", flat=True)
     )
-    held = (
-        ScheduledSend.objects.filter(
-            # Overdue first messages still to go (a paused campaign's, a re-enabled mailbox's) go out
-            # today: they hold today's slots, as the forecasts count them.
-            Q(send_at__gte=since) | Q(status__in=(Status.SCHEDULED, Status.QUEUED)),
-            smtp_credential_id__in=list(mailbox_of),
-            step_id__in=first_steps,
-            status__in=SLOT_HOLDING,
-        )
-        .annotate(day=Greatest(TruncDate("send_at", tzinfo=zone), Value(since.date())))
+    through = ScheduledSend.objects.filter(
+        campaign_id__in={c for _, _, c in using}, smtp_credential_id__in=list(mailbox_of), step_id__in=first_steps
+    )
+    held = [
+        *through.filter(status__in=SLOT_HOLDING, send_at__gte=since)
+        .annotate(day=TruncDate("send_at", tzinfo=zone))
         .values("smtp_credential_id", "campaign_id", "day")
         .annotate(n=Count("*"), last=Max("send_at", filter=~Q(status=Status.SENT)))
-        .order_by()
-    )
+        .order_by(),
+        # Overdue first messages still to go (a re-enabled mailbox's, a paused campaign's) go out today:
+        # they hold today's room, as the forecasts count them.
+        *through.filter(status__in=(Status.SCHEDULED, Status.QUEUED), send_at__lt=since)
+        .annotate(day=Value(since.date()))
+        .values("smtp_credential_id", "campaign_id", "day")
+        .annotate(n=Count("*"), last=Value(None, output_field=DateTimeField()))
+        .order_by(),
+    ]
     by_mailbox: dict[tuple[datetime.date, Any], int] = {}
     by_credential: dict[tuple[datetime.date, Any], int] = {}
     last_scheduled: dict[datetime.date, datetime.datetime] = {}
@@ -159,7 +161,9 @@ def _slots_held(step1: SequenceStep, credentials: list[SmtpCredential], since: d
         day = row["day"]
         key = (day, mailbox_of[row["smtp_credential_id"]])
         by_mailbox[key] = by_mailbox.get(key, 0) + row["n"]
-        by_credential[(day, row["smtp_credential_id"])] = row["n"]
+        by_credential[(day, row["smtp_credential_id"])] = (
+            by_credential.get((day, row["smtp_credential_id"]), 0) + row["n"]
+        )
         mine = row["campaign_id"] == step1.campaign_id and row["last"]
         if mine and (day not in last_scheduled or row["last"] > last_scheduled[day]):
             last_scheduled[day] = row["last"]

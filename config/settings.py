@@ -352,7 +352,8 @@ OAUTH_PROVIDERS = {
         "client_secret": _read(env.str, "GOOGLE_OAUTH_CLIENT_SECRET", default=""),
         "authorization_url": "https://accounts.google.com/o/oauth2/v2/auth",
         "token_url": "https://oauth2.googleapis.com/token",
-        "scopes": ["https://mail.google.com/"],
+        # openid email: the ID token says which account consented, checked against the mailbox's address.
+        "scopes": ["openid", "email", "https://mail.google.com/"],
         # Google issues a refresh token only for offline access, and on a reconnect only with consent.
         "authorize_params": {"access_type": "offline", "prompt": "consent"},
         "smtp_host": "smtp.gmail.com",
@@ -368,6 +369,8 @@ OAUTH_PROVIDERS = {
         "token_url": f"https://login.microsoftonline.com/{MICROSOFT_OAUTH_TENANT}/oauth2/v2.0/token",
         # offline_access is what makes Microsoft issue a refresh token.
         "scopes": [
+            "openid",
+            "email",
             "offline_access",
             "https://outlook.office.com/SMTP.Send",
             "https://outlook.office.com/IMAP.AccessAsUser.All",

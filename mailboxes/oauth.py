@@ -24,7 +24,9 @@ own `IMAPClient.oauth2_login(user, access_token)`; for SMTP use
 
 from __future__ import annotations
 
+import base64
 import datetime
+import json
 import smtplib
 from dataclasses import dataclass, field
 
@@ -96,6 +98,23 @@ class Token:
     access_token: str = field(repr=False)
     refresh_token: str = field(repr=False)
     expires_at: datetime.datetime
+    account: str = ""  # who granted it (the ID token's email), when the provider said; "" otherwise
+
+
+def granted_account(id_token: str) -> str:
+    """The address an OpenID Connect ID token names (`email`, else Microsoft's `preferred_username`), or "".
+
+    The token comes straight from the token endpoint over TLS, so its signature need not be checked
+    (OpenID Connect Core 3.1.3.7, item 6); a token that cannot be read names nobody.
+    """
+    try:
+        payload = id_token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError):
+        return ""
+    if not isinstance(claims, dict):
+        return ""
+    return str(claims.get("email") or claims.get("preferred_username") or "").strip()
 
 
 def provider(name: str) -> Provider:
@@ -192,7 +211,9 @@ def exchange_code(provider_name: str, *, code: str, code_verifier: str, redirect
             f"{conf.label} account settings and connect again.",
             error="no_refresh_token",
         )
-    return _token(answer, refresh_token=answer["refresh_token"])
+    token = _token(answer, refresh_token=answer["refresh_token"])
+    token.account = granted_account(answer.get("id_token") or "")
+    return token
 
 
 def refresh_access_token(provider_name: str, *, refresh_token: str) -> Token:

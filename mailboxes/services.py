@@ -346,7 +346,9 @@ def mailbox_oauth_complete(*, state: str, code: str) -> Mailbox:
     code is used once) and any revoked mark; a mailbox disabled because its
     grant was revoked is enabled again, its cause fixed. Raises 400
     `oauth_state_invalid` (forged, expired, or already used), 400
-    `oauth_rejected` (the provider refused the code), 502
+    `oauth_wrong_account` (the ID token names another account than the
+    mailbox's address; nothing stored), 400 `oauth_rejected` (the provider
+    refused the code), 502
     `oauth_unavailable` (the provider could not be reached).
     """
     try:
@@ -374,6 +376,13 @@ def mailbox_oauth_complete(*, state: str, code: str) -> Mailbox:
         raise _refuse_callback(f"The provider refused the authorization: {exc}", "oauth_rejected") from None
     except oauth.OAuthUnavailable as exc:
         raise _refuse_callback(f"The provider could not be reached: {exc}", "oauth_unavailable", 502) from None
+    if token.account and token.account.lower() != mailbox.email.lower():
+        # Another account's grant would send and read mail as someone the mailbox does not say it is.
+        raise _refuse_callback(
+            f"Access was granted for {token.account}, but this mailbox sends as {mailbox.email}: "
+            f"start again and sign in as {mailbox.email}.",
+            "oauth_wrong_account",
+        )
     now = timezone.now()
     was_revoked = mailbox.oauth_revoked_at is not None
     mailbox.oauth_access_token = token.access_token

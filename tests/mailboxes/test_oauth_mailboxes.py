@@ -525,3 +525,17 @@ def test_a_revoked_grant_disables_the_mailbox_the_send_waits_and_goes_out_after_
     assert_no_secret_in(
         surface.bodies, revoked.oauth_access_token, revoked.oauth_refresh_token, reconnected.oauth_refresh_token
     )
+
+
+def test_access_granted_by_another_account_than_the_mailboxs_is_refused(surface, google, oauth_server):
+    mailbox_id = surface.create_mailbox()["id"]
+    oauth_server.signed_in_as = "someone.else@example.test"  # the user picked another account at Google
+
+    response = surface.callback(surface.consent(surface.start(mailbox_id)))
+
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "Access was granted for someone.else@example.test" in page and f"sign in as {USER}" in page
+    shown = surface.mailbox(mailbox_id)
+    assert (shown["ready"], shown["oauth_connected_at"]) == (False, None)
+    assert stored(mailbox_id).oauth_refresh_token == ""

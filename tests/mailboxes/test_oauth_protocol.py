@@ -63,7 +63,7 @@ def test_authorization_url_carries_client_redirect_state_and_an_s256_challenge(o
     assert params["response_type"] == "code"
     assert params["code_challenge_method"] == "S256"
     assert params["code_challenge"] == s256(verifier)
-    assert params["scope"] == "https://mail.google.com/"
+    assert params["scope"] == "openid email https://mail.google.com/"
     assert params["access_type"] == "offline" and params["prompt"] == "consent"
     assert len(verifier) == 48
     assert oauth.authorization_request("google", redirect_uri=REDIRECT_URI, state="xyz")[1] != verifier
@@ -79,12 +79,14 @@ def test_default_settings_point_at_google_and_microsoft_with_offline_access(sett
     google, _ = oauth.authorization_request("google", redirect_uri=REDIRECT_URI, state="s", login_hint="a@b.test")
     assert google.startswith("https://accounts.google.com/o/oauth2/v2/auth?")
     params = query(google)
-    assert params["scope"] == "https://mail.google.com/"
+    assert params["scope"] == "openid email https://mail.google.com/"
     assert (params["access_type"], params["prompt"], params["login_hint"]) == ("offline", "consent", "a@b.test")
 
     microsoft, _ = oauth.authorization_request("microsoft", redirect_uri=REDIRECT_URI, state="s")
     assert microsoft.startswith("https://login.microsoftonline.com/common/oauth2/v2.0/authorize?")
     assert query(microsoft)["scope"].split() == [
+        "openid",
+        "email",
         "offline_access",
         "https://outlook.office.com/SMTP.Send",
         "https://outlook.office.com/IMAP.AccessAsUser.All",
@@ -381,3 +383,12 @@ def test_imap_refuses_a_token_that_is_no_longer_good(oauth_server, dovecot_oauth
             client.oauth2_login(oauth_server.user, token["access_token"])
     finally:
         client.shutdown()
+
+
+def test_the_code_exchange_says_which_account_granted_access(oauth_server):
+    oauth_server.signed_in_as = "picked@example.test"
+
+    token = connect(login_hint="hinted@example.test")
+
+    assert token.account == "picked@example.test"
+    assert oauth.granted_account("not-a-jwt") == ""

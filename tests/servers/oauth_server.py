@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import secrets
 import threading
@@ -46,7 +47,7 @@ CLIENT_ID = "outreach-test-client.apps.example.test"
 CLIENT_SECRET = "local-client-secret"
 REDIRECT_URI = "http://testserver/mailboxes/oauth/callback"
 USER = "sender@example.test"
-SCOPE = "https://mail.google.com/"
+SCOPE = "openid email https://mail.google.com/"
 CODE_LIFETIME = 600
 
 
@@ -118,6 +119,7 @@ class OAuthServer:
         self.rotate_refresh_tokens = False
         self.consent = True
         self.fail_status: int | None = None
+        self.signed_in_as: str | None = None  # the account the user picks at the provider, whatever the hint
         self.delay = 0.0
         self.requests: list[RecordedRequest] = []
         self.lock = threading.RLock()
@@ -204,7 +206,22 @@ class OAuthServer:
         answer = {"access_token": access, "token_type": "Bearer", "expires_in": self.expires_in, "scope": grant.scope}
         if refresh:
             answer["refresh_token"] = grant.refresh_token
+        if refresh and {"openid", "email"} <= set(grant.scope.split()):
+            answer["id_token"] = self._id_token(grant)  # OpenID Connect: who consented
         return answer
+
+    def _id_token(self, grant: Grant) -> str:
+        """An OIDC ID token (HS256 with the client secret, as OIDC Core 10.1 allows) naming the grant's user."""
+        now = int(time.time())
+        claims = {"iss": "http://127.0.0.1", "aud": grant.client_id, "sub": grant.user, "email": grant.user}
+        claims.update(email_verified=True, iat=now, exp=now + 3600)
+
+        def part(data) -> str:
+            return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+        signing_input = f"{part({'alg': 'HS256', 'typ': 'JWT'})}.{part(claims)}"
+        mac = hmac.new(self.client_secret.encode(), signing_input.encode(), hashlib.sha256).digest()
+        return f"{signing_input}.{base64.urlsafe_b64encode(mac).rstrip(b'=').decode()}"
 
     def authorize(self, params: dict[str, str]) -> tuple[int, dict[str, str], str]:
         """(status, headers, body) of GET /authorize."""
@@ -232,7 +249,7 @@ class OAuthServer:
         if not self.consent:
             return back(error="access_denied", error_description="The user denied access.")
         with self.lock:
-            user = params.get("login_hint") or self.user
+            user = self.signed_in_as or params.get("login_hint") or self.user
             grant = Grant(user, self.client_id, " ".join(sorted(requested)), secrets.token_urlsafe(32))
             code = secrets.token_urlsafe(24)
             self._codes[code] = _Code(grant, redirect_uri, challenge, time.time() + CODE_LIFETIME)

@@ -424,7 +424,11 @@ def mailboxes_due_for_poll(now: datetime.datetime | None = None):
         Mailbox.objects.filter(Exists(in_use))
         .exclude(imap_host="")
         .exclude(imap_username="")
-        .filter(Q(auth_kind=Mailbox.AuthKind.OAUTH2, oauth_refresh_token__gt="") | ~Q(imap_password=""))
+        # An OAuth2 grant known to be revoked waits for its reconnection instead of asking the provider again.
+        .filter(
+            Q(auth_kind=Mailbox.AuthKind.OAUTH2, oauth_refresh_token__gt="", oauth_revoked_at__isnull=True)
+            | ~Q(imap_password="")
+        )
         .filter(
             Q(imap_sync_state__isnull=True)
             | Q(imap_sync_state__next_attempt_at__isnull=True)

@@ -539,3 +539,26 @@ def test_access_granted_by_another_account_than_the_mailboxs_is_refused(surface,
     shown = surface.mailbox(mailbox_id)
     assert (shown["ready"], shown["oauth_connected_at"]) == (False, None)
     assert stored(mailbox_id).oauth_refresh_token == ""
+
+
+@pytest.mark.django_db
+def test_a_mailbox_whose_grant_is_known_revoked_is_not_polled_until_reconnected(owner):
+    from inbound.imap import mailboxes_due_for_poll
+    from tests.campaigns.factories import CampaignFactory, SmtpCredentialFactory
+    from tests.mailboxes.factories import MailboxFactory
+
+    mailbox = MailboxFactory(
+        account=owner,
+        auth_kind="oauth2",
+        oauth_provider="google",
+        smtp_password="",
+        oauth_refresh_token="refresh",
+        imap_host="imap.example.test",
+        imap_username=USER,
+    )
+    SmtpCredentialFactory(campaign=CampaignFactory(account=owner), mailbox=mailbox)
+    assert list(mailboxes_due_for_poll()) == [mailbox]
+
+    Mailbox.objects.filter(pk=mailbox.pk).update(oauth_revoked_at=timezone.now())
+
+    assert list(mailboxes_due_for_poll()) == []

@@ -18,9 +18,9 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
 from accounts.models import Account
 from core.errors import ValidationFailed
+from mailboxes import services as mailbox_services
 from mailboxes.models import Mailbox, looks_like_address
 from mailboxes.selectors import mailbox_address_taken
-from mailboxes.services import mailbox_change_problems
 
 from .models import Campaign, Outreach, SequenceStep, SmtpCredential
 
@@ -36,20 +36,7 @@ UPDATABLE_FIELDS = (
 CAMPAIGN_OPTIONS = ("min_wait_seconds", "max_wait_seconds", "verify_email_mx", "bounce_rate_threshold", "track_clicks")
 STEP_FIELDS = ("position", "subject", "body_html", "body_text", "delay_minutes")
 # The seed's nested credential fields that are the mailbox's settings (`from_email` is its `email`).
-MAILBOX_SETTINGS = {
-    "from_email": "email",
-    "from_name": "from_name",
-    "smtp_host": "smtp_host",
-    "smtp_port": "smtp_port",
-    "smtp_username": "smtp_username",
-    "smtp_password": "smtp_password",
-    "smtp_security": "smtp_security",
-    "daily_limit": "daily_limit",
-    "imap_host": "imap_host",
-    "imap_port": "imap_port",
-    "imap_username": "imap_username",
-    "imap_password": "imap_password",
-}
+MAILBOX_SETTINGS = {("from_email" if name == "email" else name): name for name in mailbox_services.SETTINGS}
 CREDENTIAL_OWN_FIELDS = ("label", "campaign_daily_limit")
 CREDENTIAL_FIELDS = (*CREDENTIAL_OWN_FIELDS, "mailbox_id", *MAILBOX_SETTINGS)
 
@@ -202,7 +189,7 @@ def _credential_mailbox(
 ) -> Mailbox | None:
     """The mailbox an item means: named by `mailbox_id`, else the account's one with its sending address
     (the stored credential's own when the item changes no address), else a new one."""
-    settings = {MAILBOX_SETTINGS[k]: v for k, v in data.items() if k in MAILBOX_SETTINGS}
+    settings = _mailbox_settings(data)
     if data.get("mailbox_id") not in (None, ""):
         mailbox = mailboxes.by_pk(data["mailbox_id"])
         if mailbox is None:
@@ -221,15 +208,9 @@ def _credential_mailbox(
     return stored if stored is not None else mailboxes.new()
 
 
-def _apply_mailbox_settings(mailbox: Mailbox, data: dict[str, Any]) -> None:
-    for key, value in data.items():
-        if key not in MAILBOX_SETTINGS:
-            continue
-        if value is None:
-            value = None if key == "imap_port" else ""
-        if key == "imap_port" and value == "":
-            value = None
-        setattr(mailbox, MAILBOX_SETTINGS[key], value)
+def _mailbox_settings(data: dict[str, Any]) -> dict[str, Any]:
+    """An item's mailbox settings, by the mailbox's field names."""
+    return {MAILBOX_SETTINGS[key]: value for key, value in data.items() if key in MAILBOX_SETTINGS}
 
 
 def _build_credentials(
@@ -257,9 +238,8 @@ def _build_credentials(
             continue
         problems = {}
         if not mailbox._state.adding:
-            settings = {MAILBOX_SETTINGS[k]: v for k, v in data.items() if k in MAILBOX_SETTINGS}
-            problems = mailbox_change_problems(stored=mailbox, data=settings)
-        _apply_mailbox_settings(mailbox, data)
+            problems = mailbox_services.mailbox_change_problems(stored=mailbox, data=_mailbox_settings(data))
+        mailbox_services.mailbox_settings_apply(mailbox, _mailbox_settings(data))
         check(errors, mailbox, prefix=prefix, exclude=("account",), rename={"email": "from_email"})
         if not any(key.startswith(prefix) for key in errors):  # a value refused already says enough
             for name, messages in problems.items():

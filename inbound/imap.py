@@ -45,9 +45,9 @@ from imapclient.exceptions import IMAPClientError, LoginError
 from campaigns.models import SmtpCredential
 from mailboxes import oauth
 from mailboxes.models import Mailbox
-from mailboxes.services import mailbox_access_token, mailbox_access_token_refused, revoked_reason
+from mailboxes.services import mailbox_access_token_refused
 from mailing.models import ScheduledSend
-from mailing.services import mailbox_disable
+from mailing.services import mailbox_sign_in_token
 from mailing.smtp import checked_address
 
 from .autoreply import auto_reply_reason
@@ -183,7 +183,7 @@ class ReplyDetectionJob:
         # unlike SMTP the connection is not pinned to the checked address.
         checked_address(mailbox.imap_host, port)
         # A token first: a revoked grant fails here, before any connection is opened.
-        access_token = mailbox_access_token(mailbox=mailbox) if mailbox.is_oauth2 else None
+        access_token = mailbox_sign_in_token(mailbox=mailbox) if mailbox.is_oauth2 else None
         client = IMAPClient(
             mailbox.imap_host,
             port=port,
@@ -240,8 +240,7 @@ class ReplyDetectionJob:
             if self.mailbox.is_oauth2:
                 mailbox_access_token_refused(mailbox=self.mailbox)  # the next poll refreshes it first
             self._fail(state, f"IMAP login failed: {_text(exc)}"[:1000])
-        except oauth.OAuthRevoked as exc:
-            mailbox_disable(mailbox_id=self.mailbox.pk, reason=revoked_reason(self.mailbox, exc))
+        except oauth.OAuthRevoked as exc:  # the mailbox is disabled already (`mailbox_sign_in_token`)
             self._fail(state, f"OAuth2 grant revoked: {exc}"[:1000])
         except oauth.OAuthUnavailable as exc:
             self._fail(state, f"OAuth2 token refresh failed: {exc}"[:1000])

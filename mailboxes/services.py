@@ -65,7 +65,7 @@ def mailbox_change_problems(*, stored: Mailbox, data: dict[str, Any]) -> dict[st
     # Both sides with their defaults filled (a port's security, IMAP's 993), so a default is no change.
     before, after = copy.copy(stored), copy.copy(stored)
     before.apply_defaults()
-    _apply(after, {name: value for name, value in data.items() if name in SETTINGS})
+    mailbox_settings_apply(after, {name: value for name, value in data.items() if name in SETTINGS})
     after.apply_defaults()
     changed = [name for name in SETTINGS if _compared(name, after) != _compared(name, before)]
     if stored.is_oauth2:
@@ -108,9 +108,11 @@ def mailbox_addresses_lock(*, account_id: Any) -> None:
     Account.objects.select_for_update().filter(pk=account_id).values_list("pk", flat=True).first()
 
 
-def _apply(mailbox: Mailbox, data: dict[str, Any]) -> None:
+def mailbox_settings_apply(mailbox: Mailbox, data: dict[str, Any]) -> None:
+    """Set `data` on the unsaved `mailbox` as the forms and payloads give it: null or an empty IMAP port is
+    no port, any other null an empty text. Checked and saved by the caller."""
     for key, value in data.items():
-        if value is None:
+        if value is None or (key == "imap_port" and value == ""):
             value = None if key == "imap_port" else ""
         setattr(mailbox, key, value)
 
@@ -153,7 +155,7 @@ def mailbox_create(*, account: Account, **data: Any) -> Mailbox:
         data.pop("imap_password", None)
     mailbox_addresses_lock(account_id=account.pk)
     mailbox = Mailbox(account=account)
-    _apply(mailbox, data)
+    mailbox_settings_apply(mailbox, data)
     _raise_if_invalid(mailbox)
     mailbox.save()
     return mailbox
@@ -174,7 +176,7 @@ def mailbox_update(*, mailbox: Mailbox, data: dict[str, Any]) -> Mailbox:
     if problems:
         first, messages = next(iter(problems.items()))
         raise ValidationFailed(f"{first}: {messages[0]}", details=problems)
-    _apply(mailbox, data)
+    mailbox_settings_apply(mailbox, data)
     _raise_if_invalid(mailbox)
     mailbox_save_settings(mailbox)
     return mailbox

@@ -19,8 +19,9 @@ from django.utils import timezone
 from campaigns.models import SmtpCredential
 from enrollments.models import Enrollment
 from enrollments.services import enrollment_transition
+from mailboxes import oauth
 from mailboxes.models import Mailbox
-from mailboxes.services import mailbox_mark_disabled
+from mailboxes.services import mailbox_access_token, mailbox_mark_disabled, revoked_reason
 from webhooks import events
 from webhooks.services import webhook_event_record
 
@@ -114,6 +115,20 @@ def mailbox_disable(*, mailbox_id: Any, reason: str) -> bool:
             },
         )
     return True
+
+
+def mailbox_sign_in_token(*, mailbox: Mailbox) -> str:
+    """A current OAuth2 access token for sending or polling (`mailbox_access_token`).
+
+    A revoked grant disables the mailbox everywhere, with a reason that says
+    to reconnect it, then raises `oauth.OAuthRevoked`; `oauth.OAuthUnavailable`
+    passes through (try again later).
+    """
+    try:
+        return mailbox_access_token(mailbox=mailbox)
+    except oauth.OAuthRevoked as exc:
+        mailbox_disable(mailbox_id=mailbox.pk, reason=revoked_reason(mailbox, exc))
+        raise
 
 
 def scheduled_sends_reassign(*, from_credential: SmtpCredential) -> int:

@@ -22,10 +22,10 @@ from django.conf import settings
 
 from mailboxes import oauth
 from mailboxes.models import Mailbox
-from mailboxes.services import mailbox_access_token, mailbox_access_token_refused, revoked_reason
+from mailboxes.services import mailbox_access_token_refused
 from webhooks.urlsafety import address_problem
 
-from .services import mailbox_disable
+from .services import mailbox_sign_in_token
 
 ACCEPTED, TEMPORARY, PERMANENT = "accepted", "temporary", "permanent"
 
@@ -95,7 +95,7 @@ def _authenticate(conn: smtplib.SMTP, mailbox: Mailbox) -> None:
     """Log in with the mailbox's password, or with XOAUTH2 and a fresh access token (OAuth2 mailboxes)."""
     if mailbox.is_oauth2:
         try:
-            oauth.smtp_xoauth2_auth(conn, mailbox.smtp_username, mailbox_access_token(mailbox=mailbox))
+            oauth.smtp_xoauth2_auth(conn, mailbox.smtp_username, mailbox_sign_in_token(mailbox=mailbox))
         except smtplib.SMTPAuthenticationError:
             mailbox_access_token_refused(mailbox=mailbox)  # the retry refreshes it, or finds the grant revoked
             raise
@@ -107,7 +107,7 @@ def open_connection(mailbox: Mailbox) -> smtplib.SMTP:
     """A connected, authenticated SMTP session. Raises `SmtpUnavailable` with the reason.
 
     An OAuth2 mailbox whose grant was revoked is disabled everywhere
-    (`mailbox_disable`, with a reason that says to reconnect it) before this raises.
+    (`mailbox_sign_in_token`, with a reason that says to reconnect it) before this raises.
     """
     timeout = settings.MAILING_SMTP_TIMEOUT_SECONDS
     security = mailbox.smtp_security or ("ssl" if mailbox.smtp_port == 465 else "starttls")
@@ -129,8 +129,7 @@ def open_connection(mailbox: Mailbox) -> smtplib.SMTP:
             close_quietly(conn)
             raise
         return conn
-    except oauth.OAuthRevoked as exc:
-        mailbox_disable(mailbox_id=mailbox.pk, reason=revoked_reason(mailbox, exc))
+    except oauth.OAuthRevoked as exc:  # the mailbox is disabled already (`mailbox_sign_in_token`)
         raise SmtpUnavailable(f"OAuth2 grant revoked: {exc}") from exc
     except oauth.OAuthUnavailable as exc:
         raise SmtpUnavailable(f"OAuth2 token refresh failed: {exc}") from exc

@@ -119,6 +119,9 @@ class MailboxAdmin(admin.ModelAdmin):
     search_fields = ("email", "smtp_username")
     list_select_related = ("account",)
     actions = ["reenable_selected", "disable_selected"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("account", "imap_sync_state")
     readonly_fields = (
         "id",
         "state",
@@ -186,7 +189,7 @@ class MailboxAdmin(admin.ModelAdmin):
 
     @admin.display(description="Reply detection")
     def reply_detection(self, obj):
-        status = mailbox_imap_status(Mailbox.objects.select_related("imap_sync_state").get(pk=obj.pk))
+        status = mailbox_imap_status(obj)  # its sync state read with it (`get_queryset`)
         text = status["imap_status"].replace("_", " ")
         if status["imap_last_error"]:
             return format_html("{}: {} (next try {})", text, status["imap_last_error"], status["imap_next_attempt_at"])

@@ -122,6 +122,7 @@ class MailboxAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("account", "imap_sync_state")
+
     readonly_fields = (
         "id",
         "state",
